@@ -1,0 +1,97 @@
+"""The float64 NumPy oracle every kernel is tested against.
+
+Each function computes in `acc` (float64 unless told otherwise) from the given inputs, so a
+test can compare a half-precision kernel with the exact result of the *same rounded inputs*.
+Students can read these first: they say what the fast kernels compute, not how.
+
+>>> import numpy as np
+>>> a = np.ones((2, 3), np.float16)
+>>> matmul(a, a.T)
+array([[3., 3.],
+       [3., 3.]])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["ACTIVATIONS", "activation", "matmul", "dense", "conv2d", "im2col", "conv_output_size"]
+
+ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "gelu")
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def activation(y: np.ndarray, name: str | None) -> np.ndarray:
+    """Apply an elementwise activation by name (``None`` or ``"linear"``: identity)."""
+    if name is None or name == "linear":
+        return y
+    if name == "relu":
+        return np.maximum(y, 0)
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-y))
+    if name == "tanh":
+        return np.tanh(y)
+    if name == "gelu":  # exact gelu, x * Phi(x)
+        return (0.5 * y * (1 + _erf(y.astype(np.float64) / math.sqrt(2)))).astype(y.dtype)
+    raise ValueError(f"Unknown activation {name!r}. Valid: {', '.join(ACTIVATIONS)}")
+
+
+def matmul(a: np.ndarray, b: np.ndarray, acc: type = np.float64) -> np.ndarray:
+    """``a @ b`` computed in `acc`."""
+    with np.errstate(all="ignore"):
+        return np.matmul(a.astype(acc), b.astype(acc))
+
+
+def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None,
+          activation_name: str | None = None, acc: type = np.float64) -> np.ndarray:
+    """``activation(x @ kernel + bias)`` computed in `acc`."""
+    y = matmul(x, kernel, acc)
+    if bias is not None:
+        y = y + bias.astype(acc)
+    with np.errstate(all="ignore"):
+        return activation(y, activation_name)
+
+
+def conv_output_size(size: int, k: int, stride: int, dilation: int, pad: tuple[int, int]) -> int:
+    """Output length of a 1-D convolution window sweep."""
+    span = (k - 1) * dilation + 1
+    return max((size + pad[0] + pad[1] - span) // stride + 1, 0)
+
+
+def im2col(x: np.ndarray, kh: int, kw: int, strides: tuple[int, int],
+           padding: tuple[tuple[int, int], tuple[int, int]], dilation: tuple[int, int]) -> np.ndarray:
+    """NHWC input -> (N, OH, OW, KH, KW, C) patches (zero padding), in x's dtype."""
+    n, h, w, c = x.shape
+    oh = conv_output_size(h, kh, strides[0], dilation[0], padding[0])
+    ow = conv_output_size(w, kw, strides[1], dilation[1], padding[1])
+    xp = np.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
+    cols = np.empty((n, oh, ow, kh, kw, c), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            r0, c0 = i * dilation[0], j * dilation[1]
+            cols[:, :, :, i, j, :] = xp[:, r0:r0 + (oh - 1) * strides[0] + 1:strides[0],
+                                        c0:c0 + (ow - 1) * strides[1] + 1:strides[1], :]
+    return cols
+
+
+def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None,
+           strides: tuple[int, int] = (1, 1),
+           padding: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0)),
+           dilation: tuple[int, int] = (1, 1), groups: int = 1,
+           activation_name: str | None = None, acc: type = np.float64) -> np.ndarray:
+    """2-D convolution, NHWC input and HWIO kernel (``I = C / groups``), computed in `acc`."""
+    kh, kw, cg, f = kernel.shape
+    cols = im2col(x, kh, kw, strides, padding, dilation)
+    n, oh, ow = cols.shape[:3]
+    fg = f // groups
+    out = np.empty((n, oh, ow, f), acc)
+    for g in range(groups):
+        patch = cols[..., g * cg:(g + 1) * cg].reshape(n * oh * ow, kh * kw * cg)
+        weights = kernel[..., g * fg:(g + 1) * fg].reshape(kh * kw * cg, fg)
+        out[..., g * fg:(g + 1) * fg] = matmul(patch, weights, acc).reshape(n, oh, ow, fg)
+    if bias is not None:
+        out += bias.astype(acc)
+    with np.errstate(all="ignore"):
+        return activation(out, activation_name)

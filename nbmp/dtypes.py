@@ -1,0 +1,211 @@
+"""The one place for dtype knowledge: names, bfloat16, floating-point facts and promotion.
+
+>>> from nbmp import dtypes
+>>> dtypes.canonical_name("half"), dtypes.is_floating("bfloat16")
+('float16', True)
+>>> dtypes.finfo("float16").max
+65504.0
+>>> dtypes.result_type("bfloat16", 2.5)   # Python scalars are weak (NEP 50)
+'bfloat16'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+
+__all__ = [
+    "bfloat16",
+    "FLOATING",
+    "SUPPORTED",
+    "FloatInfo",
+    "canonical_name",
+    "as_numpy",
+    "is_floating",
+    "is_half",
+    "finfo",
+    "finfo_table",
+    "result_type",
+]
+
+#: The bfloat16 NumPy dtype (from ml_dtypes).
+bfloat16: np.dtype = np.dtype(ml_dtypes.bfloat16)
+
+#: Floating-point dtype names nbmp computes in, narrowest first.
+FLOATING: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+
+#: Every dtype name nbmp accepts.
+SUPPORTED: tuple[str, ...] = FLOATING + (
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
+)
+
+_ALIASES = {"half": "float16", "float": "float32", "single": "float32", "double": "float64"}
+
+
+def canonical_name(dtype: Any) -> str:
+    """The canonical name of a dtype given as a name, a NumPy dtype or type, or an object with `.dtype`.
+
+    >>> canonical_name(np.float16), canonical_name("bfloat16"), canonical_name(np.dtype("int32"))
+    ('float16', 'bfloat16', 'int32')
+    """
+    if isinstance(dtype, str):
+        name = _ALIASES.get(dtype, dtype)
+        if name in SUPPORTED:
+            return name
+        raise ValueError(
+            f"Unknown dtype {dtype!r}. Valid: {', '.join(SUPPORTED)}. "
+            f"Received: dtype={dtype!r} (of type str)"
+        )
+    if dtype is None or isinstance(dtype, bool):
+        raise TypeError(f"Expected a dtype name or NumPy dtype. Received: dtype={dtype!r}")
+    # arrays, Arrays and Variables carry a .dtype; scalar types (np.float32) are dtypes already
+    candidate = dtype if isinstance(dtype, (type, np.dtype)) else getattr(dtype, "dtype", dtype)
+    if candidate is float:
+        candidate = np.float64
+    elif candidate is int:
+        candidate = np.int64
+    try:
+        np_dtype = np.dtype(candidate)
+    except TypeError:
+        raise TypeError(
+            f"Expected a dtype name or NumPy dtype. Valid names: {', '.join(SUPPORTED)}. "
+            f"Received: dtype={dtype!r} (of type {type(dtype).__name__})"
+        ) from None
+    if np_dtype.name in SUPPORTED:
+        return np_dtype.name
+    raise ValueError(
+        f"Unsupported dtype {np_dtype.name!r}. Valid: {', '.join(SUPPORTED)}. "
+        f"Received: dtype={dtype!r}"
+    )
+
+
+def as_numpy(dtype: Any) -> np.dtype:
+    """The NumPy dtype for a dtype name or object (bfloat16 is ml_dtypes')."""
+    name = canonical_name(dtype)
+    return bfloat16 if name == "bfloat16" else np.dtype(name)
+
+
+def is_floating(dtype: Any) -> bool:
+    """Whether `dtype` is one of nbmp's floating-point dtypes (bfloat16 included).
+
+    >>> is_floating("bfloat16"), is_floating("int32")
+    (True, False)
+    """
+    return canonical_name(dtype) in FLOATING
+
+
+def is_half(dtype: Any) -> bool:
+    """Whether `dtype` is a 16-bit float (float16 or bfloat16)."""
+    return canonical_name(dtype) in ("float16", "bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class FloatInfo:
+    """Facts about a floating-point format, in the units a course on mixed precision uses.
+
+    `mantissa_bits` counts the stored fraction bits (10 for float16); precision is one more.
+    """
+
+    name: str
+    bits: int
+    exponent_bits: int
+    mantissa_bits: int
+    max: float
+    smallest_normal: float
+    smallest_subnormal: float
+    eps: float
+
+    @property
+    def decimal_digits(self) -> float:
+        """Decimal digits of precision, log10(2**(mantissa_bits + 1))."""
+        return float(np.log10(2.0) * (self.mantissa_bits + 1))
+
+    def __repr__(self) -> str:
+        return (
+            f"FloatInfo({self.name}: {self.bits} bits = 1 sign + {self.exponent_bits} exponent + "
+            f"{self.mantissa_bits} mantissa, max={self.max:.6g}, "
+            f"smallest_normal={self.smallest_normal:.6g}, "
+            f"smallest_subnormal={self.smallest_subnormal:.6g}, eps={self.eps:.6g})"
+        )
+
+
+def _make_finfo(name: str) -> FloatInfo:
+    info = ml_dtypes.finfo(as_numpy(name))
+    return FloatInfo(
+        name=name,
+        bits=int(info.bits),
+        exponent_bits=int(info.nexp),
+        mantissa_bits=int(info.nmant),
+        max=float(info.max),
+        smallest_normal=float(info.smallest_normal),
+        smallest_subnormal=float(info.smallest_subnormal),
+        eps=float(info.eps),
+    )
+
+
+_FINFO = {name: _make_finfo(name) for name in FLOATING}
+
+
+def finfo(dtype: Any) -> FloatInfo:
+    """Floating-point facts for float16, bfloat16, float32 or float64.
+
+    >>> finfo("bfloat16").mantissa_bits, finfo("float16").smallest_subnormal
+    (7, 5.960464477539063e-08)
+    """
+    name = canonical_name(dtype)
+    if name not in _FINFO:
+        raise ValueError(f"finfo needs a floating dtype ({', '.join(FLOATING)}). Received: {name!r}")
+    return _FINFO[name]
+
+
+def finfo_table() -> str:
+    """A printable table comparing the four floating formats.
+
+    >>> print(finfo_table().splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+    dtype  bits  exp  mant  max  smallest normal  smallest subnormal  eps  digits
+    """
+    header = ("dtype", "bits", "exp", "mant", "max", "smallest normal", "smallest subnormal",
+              "eps", "digits")
+    rows = [header] + [
+        (i.name, str(i.bits), str(i.exponent_bits), str(i.mantissa_bits), f"{i.max:.4g}",
+         f"{i.smallest_normal:.4g}", f"{i.smallest_subnormal:.4g}", f"{i.eps:.4g}",
+         f"{i.decimal_digits:.1f}")
+        for i in _FINFO.values()
+    ]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _is_weak_scalar(x: Any) -> bool:
+    """Python bool/int/float (not NumPy scalars): weak in promotion, as NEP 50 says."""
+    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+
+
+def _operand_dtype(x: Any) -> np.dtype:
+    if isinstance(x, complex):
+        raise TypeError(f"Complex values are not supported. Received: {x!r}")
+    return as_numpy(x if isinstance(x, (str, np.dtype, type)) else getattr(x, "dtype", x))
+
+
+def result_type(*operands: Any) -> str:
+    """The dtype name of an operation on `operands` (dtypes, arrays, or Python scalars).
+
+    NumPy 2 rules (NEP 50: Python scalars are weak), extended to bfloat16: bfloat16 with
+    float16 gives float32, bfloat16 with a Python scalar or small int stays bfloat16.
+
+    >>> result_type("float16", 1e5), result_type("bfloat16", "float16"), result_type("int32", 1.5)
+    ('float16', 'float32', 'float64')
+    """
+    if not operands:
+        raise ValueError("result_type needs at least one operand")
+    strong = [_operand_dtype(x) for x in operands if not _is_weak_scalar(x)]
+    weak = [x for x in operands if _is_weak_scalar(x)]
+    # NumPy cannot promote bfloat16: let it stand in as float16, then map the answer back.
+    stand_ins = [np.dtype(np.float16) if dt == bfloat16 else dt for dt in strong]
+    name = np.result_type(*stand_ins, *weak).name
+    if name == "float16" and bfloat16 in strong:
+        return "float32" if np.dtype(np.float16) in strong else "bfloat16"
+    return name

@@ -1,0 +1,315 @@
+"""``nbmp.layers.Layer``: the base of every layer, where policies meet computation.
+
+A layer owns a dtype policy. When called it
+
+1. resolves an inferring policy (``"_infer"``) from its first input, once;
+2. casts every floating array in its arguments (positional and keyword, nested in lists,
+   tuples and dicts) to the compute dtype, as Keras 3 does. (tf.keras 2.x cast only the
+   first argument, which its own docs call a bug.) Integers, booleans and Python scalars are
+   never cast, and nothing is cast to a non-floating compute dtype;
+3. builds itself from the first input's shape on the first call;
+4. runs ``call`` with its float32 variables reading in the compute dtype (autocast).
+
+>>> import nbmp, numpy as np
+>>> class SimpleDense(nbmp.layers.Layer):
+...     def build(self, input_shape):
+...         self.kernel = self.add_weight("kernel", (input_shape[-1], 10))
+...     def call(self, inputs):
+...         return inputs @ self.kernel
+>>> layer = SimpleDense(dtype="mixed_float16")
+>>> y = layer(np.ones((2, 4), np.float32))
+>>> y.dtype, layer.kernel.dtype
+(dtype('float16'), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from nbmp import dtypes, initializers
+from nbmp.array import Array, asarray
+from nbmp.policy import DTypePolicy, PolicyLike, as_policy, floatx, serialize
+from nbmp.variables import Variable, autocast_dtype, autocast_scope
+
+__all__ = ["Layer"]
+
+_name_counts: dict[str, int] = {}
+_TF_WEIGHT_ARGS = ("name", "shape", "initializer", "dtype", "trainable")
+_KERAS3_WEIGHT_ARGS = ("shape", "initializer", "dtype", "trainable", "autocast", "name")
+
+
+def unique_name(base: str) -> str:
+    """``base``, then ``base_1``, ``base_2``... across the process."""
+    count = _name_counts.get(base, 0)
+    _name_counts[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+class Layer:
+    """Base class for layers: subclass it and override ``build`` and ``call``.
+
+    Args:
+        trainable: whether the layer's weights are trained.
+        dtype: a policy, a policy name (``"mixed_float16"``) or None for the global policy.
+        autocast: if False, the layer does not cast its inputs (nor its variables).
+        name: the layer's name (unique by default).
+    """
+
+    def __init__(self, trainable: bool = True, dtype: PolicyLike = None, autocast: bool = True,
+                 name: str | None = None, **kwargs: Any) -> None:
+        if kwargs:
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}. "
+                "Valid: trainable, dtype, autocast, name"
+            )
+        object.__setattr__(self, "_layers", [])
+        self._dtype_policy = as_policy(dtype)
+        self._inferred_compute_dtype: str | None = None
+        self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.autocast = bool(autocast)
+        self.built = False
+        self._own_weights: list[Variable] = []
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if isinstance(value, Layer) and value is not self and value not in self._layers:
+            self._layers.append(value)
+        object.__setattr__(self, key, value)
+
+    # ---- dtypes -------------------------------------------------------------------------
+    @property
+    def dtype_policy(self) -> DTypePolicy:
+        """The layer's policy (for ``"_infer"``, the inferred one after the first call)."""
+        return self._dtype_policy
+
+    @property
+    def compute_dtype(self) -> str | None:
+        """The dtype the layer computes in (None until inferred)."""
+        return self._dtype_policy.compute_dtype or self._inferred_compute_dtype
+
+    @property
+    def variable_dtype(self) -> str | None:
+        """The dtype the layer creates its weights in (None until inferred)."""
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def dtype(self) -> str | None:
+        """The variable dtype, as in Keras."""
+        return self.variable_dtype
+
+    # ---- weights ------------------------------------------------------------------------
+    @property
+    def weights(self) -> list[Variable]:
+        """All weights: this layer's, then its sublayers'."""
+        found: list[Variable] = []
+        for w in self._own_weights + [w for sub in self._layers for w in sub.weights]:
+            if not any(w is f for f in found):
+                found.append(w)
+        return found
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        """The weights an optimizer updates (none if the layer is not trainable)."""
+        return [w for w in self.weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        """The weights an optimizer leaves alone."""
+        trainable = self.trainable_weights
+        return [w for w in self.weights if not any(w is t for t in trainable)]
+
+    def add_weight(self, *args: Any, **kwargs: Any) -> Variable:
+        """Create a weight (a Variable), stored in the layer's variable dtype by default.
+
+        Arguments: ``name``, ``shape``, ``initializer`` (name, Initializer or callable;
+        default glorot_uniform for floats, zeros otherwise), ``dtype``, ``trainable``,
+        ``autocast``. Positional order follows tf.keras when the first argument is a string
+        (``add_weight("kernel", (3, 4))``) and Keras 3 otherwise
+        (``add_weight((3, 4), "zeros")``).
+        """
+        order = _TF_WEIGHT_ARGS if args and isinstance(args[0], str) else _KERAS3_WEIGHT_ARGS
+        if len(args) > len(order):
+            raise TypeError(f"add_weight takes at most {len(order)} positional arguments "
+                            f"({', '.join(order)}). Received {len(args)}")
+        params = dict(zip(order, args))
+        clash = set(params) & set(kwargs)
+        unknown = set(kwargs) - set(_KERAS3_WEIGHT_ARGS)
+        if clash or unknown:
+            raise TypeError(f"add_weight: repeated arguments {sorted(clash)} or unknown ones "
+                            f"{sorted(unknown)}. Valid: {', '.join(_KERAS3_WEIGHT_ARGS)}")
+        params.update(kwargs)
+        return self._add_weight(**params)
+
+    def _add_weight(self, shape: Any = (), initializer: Any = None, dtype: Any = None,
+                    trainable: bool = True, autocast: bool = True, name: str | None = None
+                    ) -> Variable:
+        shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in (shape or ()))
+        dtype_name = dtypes.canonical_name(dtype) if dtype is not None else (
+            self.variable_dtype or floatx())
+        if initializer is None:
+            initializer = "glorot_uniform" if dtypes.is_floating(dtype_name) else "zeros"
+        value = initializers.get(initializer)(shape, dtype_name)
+        if not isinstance(value, np.ndarray) or value.shape != shape:
+            raise ValueError(f"Initializer {initializer!r} returned shape "
+                             f"{getattr(value, 'shape', None)}; expected {shape}")
+        variable = Variable(value, dtype=dtype_name, name=f"{self.name}/{name or 'weight'}",
+                            trainable=trainable, autocast=autocast)
+        self._own_weights.append(variable)
+        return variable
+
+    # ---- the call protocol --------------------------------------------------------------
+    def build(self, input_shape: Any) -> None:
+        """Create weights from the first input's shape. Override in subclasses."""
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """The layer's computation, on Arrays in the compute dtype. Override in subclasses."""
+        raise NotImplementedError(f"{type(self).__name__} must implement call()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if args:
+            args = (_as_input(args[0]),) + args[1:]
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        with self._resolving_policy(first):
+            cast_to = self._input_cast_dtype()
+            args = _map_arrays(args, cast_to)
+            kwargs = _map_arrays(kwargs, cast_to)
+            if not self.built:
+                self._build_once(_shapes(args[0] if args else first))
+            with self._autocast():
+                outputs = self.call(*args, **kwargs)
+        return _map_arrays(outputs, None)
+
+    @contextlib.contextmanager
+    def _resolving_policy(self, first: Any) -> Iterator[None]:
+        """Infer the compute dtype from the first input; undo it if the first call fails."""
+        before = (self._dtype_policy, self._inferred_compute_dtype)
+        policy = self._dtype_policy
+        if policy.compute_dtype is None:
+            found = _input_dtype(first, floating_only=policy.variable_dtype is not None)
+            if policy.variable_dtype is None:  # "_infer" / "infer": fixed from now on
+                self._dtype_policy = DTypePolicy(found or floatx())
+            else:  # "infer_float32_vars": follows each call's input
+                self._inferred_compute_dtype = found or "float32"
+        try:
+            yield
+        except BaseException:
+            if not self.built:
+                self._dtype_policy, self._inferred_compute_dtype = before
+            raise
+
+    def _input_cast_dtype(self) -> str | None:
+        compute = self.compute_dtype
+        if (not self.autocast or not self._dtype_policy.casts_inputs or compute is None
+                or not dtypes.is_floating(compute)):
+            return None
+        return compute
+
+    def _build_once(self, input_shape: Any) -> None:
+        created = len(self._own_weights)
+        try:
+            with autocast_scope(None):
+                self.build(input_shape)
+        except BaseException:
+            del self._own_weights[created:]  # no half-built layer
+            raise
+        self.built = True
+
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        """Keras 3's rule for the autocast scope around ``call``."""
+        compute = self.compute_dtype
+        floating = compute is not None and dtypes.is_floating(compute)
+        if autocast_dtype() is not None:
+            if not self.autocast or not floating:
+                return autocast_scope(None)
+            if autocast_dtype() != compute:
+                return autocast_scope(compute)
+        elif floating and self.autocast and compute != self.variable_dtype:
+            return autocast_scope(compute)
+        return contextlib.nullcontext()
+
+    # ---- config and display -------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments; ``from_config`` rebuilds an equivalent (unbuilt) layer."""
+        return {"name": self.name, "trainable": self.trainable,
+                "dtype": serialize(self._dtype_policy), "autocast": self.autocast}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """A new layer from ``get_config()``'s output."""
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return (f'<{type(self).__name__} name={self.name}, built={self.built}, '
+                f'dtype_policy="{self._dtype_policy.name}">')
+
+
+# ---- argument handling ----------------------------------------------------------------------
+def _is_number_tree(x: Any) -> bool:
+    if isinstance(x, list):
+        return len(x) > 0 and all(_is_number_tree(i) for i in x)
+    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+
+
+def _as_input(x: Any) -> Any:
+    """The first positional argument: a nested list of numbers is data, so it becomes an Array."""
+    return asarray(x) if isinstance(x, list) and _is_number_tree(x) else x
+
+
+def _map_arrays(tree: Any, cast_to: str | None) -> Any:
+    """Arrays for NumPy arrays, floating ones cast to `cast_to`; structure kept."""
+    if isinstance(tree, (np.ndarray, np.generic)):
+        tree = asarray(tree)
+    if isinstance(tree, Array):
+        if cast_to is not None and dtypes.is_floating(tree.dtype) and tree.dtype.name != cast_to:
+            return tree.astype(cast_to)
+        return tree
+    if isinstance(tree, dict):
+        return {k: _map_arrays(v, cast_to) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        mapped = [_map_arrays(v, cast_to) for v in tree]
+        return type(tree)(*mapped) if hasattr(tree, "_fields") else type(tree)(mapped)
+    return tree
+
+
+def _leaves(tree: Any) -> Iterator[Any]:
+    if isinstance(tree, dict):
+        for v in tree.values():
+            yield from _leaves(v)
+    elif isinstance(tree, (list, tuple)):
+        for v in tree:
+            yield from _leaves(v)
+    else:
+        yield tree
+
+
+def _input_dtype(first: Any, floating_only: bool) -> str | None:
+    """The dtype of the first (floating, if asked) array-like in `first`."""
+    for leaf in _leaves(first):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None or isinstance(leaf, type):
+            continue
+        name = dtypes.canonical_name(dtype)
+        if not floating_only or dtypes.is_floating(name):
+            return name
+    return None
+
+
+def _shapes(tree: Any) -> Any:
+    """Shapes of the arrays in `tree`, in the same structure (what ``build`` receives)."""
+    if hasattr(tree, "shape") and not isinstance(tree, type):
+        return tuple(tree.shape)
+    if isinstance(tree, dict):
+        return {k: _shapes(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_shapes(v) for v in tree) if not hasattr(tree, "_fields") else tree
+    return None
+

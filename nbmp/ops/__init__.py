@@ -1,0 +1,30 @@
+"""Device-neutral operations on Arrays: the one path every computation in nbmp takes.
+
+They accept Arrays, Variables, NumPy arrays, nested lists and Python scalars, follow NumPy 2
+promotion (NEP 50, extended to bfloat16), compute 16-bit floats with float32 accumulation, and
+dispatch to the backend of the operands' device.
+
+>>> import nbmp
+>>> x = nbmp.asarray([[1.0, -2.0]], dtype="float16")
+>>> nbmp.ops.relu(x)
+Array([[1., 0.]], dtype=float16, device='cpu')
+"""
+
+from nbmp.ops.activations import gelu, linear, relu, sigmoid, softmax, tanh
+from nbmp.ops.activations import get as get_activation
+from nbmp.ops.cast import cast
+from nbmp.ops.conv import conv2d
+from nbmp.ops.elementwise import (
+    abs, add, divide, exp, log, maximum, minimum, multiply, negative, power, sqrt, square,
+    subtract,
+)
+from nbmp.ops.linalg import dense, matmul
+from nbmp.ops.reductions import max, mean, min, sum
+from nbmp.ops.shape import concatenate, getitem, reshape, transpose
+
+__all__ = [
+    "abs", "add", "cast", "concatenate", "conv2d", "dense", "divide", "exp", "gelu",
+    "get_activation", "getitem", "linear", "log", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "multiply", "negative", "power", "relu", "reshape", "sigmoid", "softmax", "sqrt",
+    "square", "subtract", "sum", "tanh", "transpose",
+]

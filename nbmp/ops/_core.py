@@ -1,0 +1,76 @@
+"""What every op shares: turning arguments into Arrays, picking the backend, elementwise rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from nbmp import dtypes
+from nbmp.array import Array, asarray
+from nbmp.backend import for_device
+
+
+def is_weak_scalar(x: Any) -> bool:
+    """Python bool/int/float: weak in promotion (NEP 50), never cast by layers."""
+    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+
+
+def as_array(x: Any, name: str = "x") -> Array:
+    """`x` as an Array (Variables read their value, in the active autocast dtype)."""
+    try:
+        return asarray(x)
+    except TypeError as e:
+        raise TypeError(f"Argument {name!r}: {e}") from None
+
+
+def operand(x: Any, name: str) -> Array | bool | int | float:
+    """An Array, or `x` itself when it is a weak Python scalar."""
+    return x if is_weak_scalar(x) else as_array(x, name)
+
+
+def common_device(*arrays: Any) -> str:
+    """The one device shared by the Arrays in `arrays` (scalars ignored)."""
+    found = {a.device for a in arrays if isinstance(a, Array)}
+    if len(found) > 1:
+        raise ValueError(f"Operands live on different devices: {sorted(found)}. Move them with .to()")
+    return found.pop() if found else "cpu"
+
+
+def backend(*arrays: Any) -> Any:
+    """The backend module for the operands' device."""
+    return for_device(common_device(*arrays))
+
+
+def work_dtype(dtype: Any) -> np.dtype:
+    """The dtype elementwise math runs in: float32 for 16-bit floats, else `dtype` itself."""
+    return np.dtype(np.float32) if dtypes.is_half(dtype) else dtypes.as_numpy(dtype)
+
+
+def wrap(data: np.ndarray, like: Any) -> Array:
+    """An Array on the operands' device."""
+    return Array(data, common_device(*like) if isinstance(like, tuple) else like.device)
+
+
+def elementwise(fn: Callable[..., np.ndarray], *args: Any, out_dtype: str | None = None,
+                names: tuple[str, ...] = ("x", "y")) -> Array:
+    """Apply a NumPy function elementwise with nbmp's rules.
+
+    Result dtype by ``nbmp.dtypes.result_type`` (NEP 50, bfloat16-aware) unless `out_dtype`
+    is given; 16-bit floats are computed in float32 and rounded once.
+    """
+    ops = tuple(operand(a, n) for a, n in zip(args, names))
+    out = out_dtype or dtypes.result_type(*ops)
+    work = work_dtype(out)
+    be = backend(*ops)
+    values = [a if is_weak_scalar(a) else _in_dtype(be, a._data, work) for a in ops]
+    with np.errstate(all="ignore"):
+        result = np.asarray(fn(*values))
+    if result.dtype != dtypes.as_numpy(out):
+        result = be.cast(result, out)
+    return wrap(result, ops)
+
+
+def _in_dtype(be: Any, data: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return data if data.dtype == dtype else be.cast(data, dtype)

@@ -1,0 +1,87 @@
+"""Activations, computed in float32 (or float64) and rounded once to the input dtype."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from nbmp import dtypes
+from nbmp.array import Array
+from nbmp.backend.reference import ACTIVATIONS as FUSABLE
+from nbmp.ops._core import as_array, backend, wrap, work_dtype
+
+__all__ = ["relu", "sigmoid", "tanh", "gelu", "softmax", "linear", "get", "FUSABLE"]
+
+
+def _apply(x: Any, name: str) -> Array:
+    x = as_array(x)
+    if not dtypes.is_floating(x.dtype):
+        raise TypeError(f"{name} needs a floating input. Received dtype {x.dtype.name}")
+    be = backend(x)
+    work = be.cast(x._data, work_dtype(x.dtype))
+    return wrap(be.cast(be.activation(work, name), x.dtype), x)
+
+
+def relu(x: Any) -> Array:
+    """``max(x, 0)``."""
+    return _apply(x, "relu")
+
+
+def sigmoid(x: Any) -> Array:
+    """``1 / (1 + exp(-x))``."""
+    return _apply(x, "sigmoid")
+
+
+def tanh(x: Any) -> Array:
+    """Hyperbolic tangent."""
+    return _apply(x, "tanh")
+
+
+def gelu(x: Any) -> Array:
+    """Exact GELU, ``x * Phi(x)`` (Phi: the standard normal CDF)."""
+    return _apply(x, "gelu")
+
+
+def linear(x: Any) -> Array:
+    """The identity."""
+    return as_array(x)
+
+
+def softmax(x: Any, axis: int = -1) -> Array:
+    """``exp(x) / sum(exp(x))`` along `axis`, computed stably in float32 for 16-bit inputs.
+
+    >>> import nbmp
+    >>> nbmp.ops.softmax(nbmp.asarray([0.0, 0.0], dtype="float16"))
+    Array([0.5, 0.5], dtype=float16, device='cpu')
+    """
+    x = as_array(x)
+    if not dtypes.is_floating(x.dtype):
+        raise TypeError(f"softmax needs a floating input. Received dtype {x.dtype.name}")
+    be = backend(x)
+    work = be.cast(x._data, work_dtype(x.dtype))
+    with np.errstate(all="ignore"):
+        e = np.exp(work - np.max(work, axis=axis, keepdims=True))
+        y = e / np.sum(e, axis=axis, keepdims=True)
+    return wrap(be.cast(y, x.dtype), x)
+
+
+_BY_NAME: dict[str, Callable[..., Array]] = {
+    "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "gelu": gelu, "softmax": softmax,
+    "linear": linear,
+}
+
+
+def get(identifier: str | Callable[..., Any] | None) -> Callable[..., Any]:
+    """An activation function from its name, a callable, or ``None`` (linear)."""
+    if identifier is None:
+        return linear
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]
+    raise ValueError(
+        f"Unknown activation {identifier!r}. Valid: {', '.join(_BY_NAME)} or a callable. "
+        f"Received: {identifier!r} (of type {type(identifier).__name__})"
+    )

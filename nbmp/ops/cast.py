@@ -1,0 +1,23 @@
+"""Casting between dtypes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbmp import dtypes
+from nbmp.array import Array
+from nbmp.ops._core import as_array, backend, wrap
+
+
+def cast(x: Any, dtype: Any) -> Array:
+    """`x` converted to `dtype`, rounded to nearest even (overflow gives inf, as IEEE says).
+
+    >>> import nbmp
+    >>> nbmp.ops.cast([1.0, 65520.0, 1e-8], "float16")
+    Array([1.e+00, inf, 0.e+00], dtype=float16, device='cpu')
+    """
+    x = as_array(x)
+    target = dtypes.as_numpy(dtype)
+    if x.dtype == target:
+        return x
+    return wrap(backend(x).cast(x._data, target), x)

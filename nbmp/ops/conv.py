@@ -1,0 +1,90 @@
+"""2-D convolution, channels-last (NHWC input, HWIO kernel, as in Keras)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nbmp import dtypes
+from nbmp.array import Array
+from nbmp.ops._core import as_array, backend, wrap
+from nbmp.ops.activations import FUSABLE, get
+from nbmp.ops.cast import cast
+
+_KERNEL_DTYPES = ("float16", "bfloat16", "float32", "float64")
+PADDINGS = ("valid", "same")
+
+
+def pair(value: Any, name: str) -> tuple[int, int]:
+    """``(v, v)`` from an int, or a validated pair of positive ints."""
+    items = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    try:
+        first, second = items
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive int or a pair of them. Received: {name}={value!r}") from None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (first, second)):
+        raise ValueError(f"{name} must be a positive int or a pair of them. Received: {name}={value!r}")
+    return first, second
+
+
+def same_padding(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's "same" rule: output ceil(size / stride), the extra pad at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv2d(x: Any, kernel: Any, bias: Any = None, strides: Any = 1, padding: str = "valid",
+           dilation_rate: Any = 1, groups: int = 1,
+           activation: str | Callable[..., Any] | None = None) -> Array:
+    """2-D convolution of NHWC `x` with an HWIO `kernel` (``I = channels / groups``).
+
+    16-bit inputs accumulate in float32; bias and activation are applied before one rounding.
+    ``padding="same"`` follows TensorFlow (output ``ceil(size / stride)``, extra pad at the end).
+
+    >>> import nbmp, numpy as np
+    >>> x = np.ones((1, 4, 4, 2), np.float16)
+    >>> nbmp.ops.conv2d(x, np.ones((3, 3, 2, 1), np.float16), padding="same").shape
+    (1, 4, 4, 1)
+    """
+    x, kernel = as_array(x, "x"), as_array(kernel, "kernel")
+    if x.ndim != 4:
+        raise ValueError(f"conv2d: x must be 4-D NHWC (batch, height, width, channels). "
+                         f"Received shape {x.shape}")
+    if kernel.ndim != 4:
+        raise ValueError(f"conv2d: kernel must be 4-D HWIO (height, width, in, out). "
+                         f"Received shape {kernel.shape}")
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive int. Received: groups={groups!r}")
+    kh, kw, cin, filters = kernel.shape
+    channels = x.shape[3]
+    if channels % groups or filters % groups or cin * groups != channels:
+        raise ValueError(
+            f"conv2d: x has {channels} channels, so with groups={groups} the kernel's input "
+            f"dimension must be {channels // groups if channels % groups == 0 else '?'} and both "
+            f"channels and filters divisible by groups. Received x.shape={x.shape}, "
+            f"kernel.shape={kernel.shape}"
+        )
+    stride, dilation = pair(strides, "strides"), pair(dilation_rate, "dilation_rate")
+    if not isinstance(padding, str) or padding.lower() not in PADDINGS:
+        raise ValueError(f"conv2d: padding must be one of {PADDINGS}. Received: padding={padding!r}")
+    if padding.lower() == "same":
+        pads = (same_padding(x.shape[1], kh, stride[0], dilation[0]),
+                same_padding(x.shape[2], kw, stride[1], dilation[1]))
+    else:
+        pads = ((0, 0), (0, 0))
+    operands = (x, kernel) if bias is None else (x, kernel, as_array(bias, "bias"))
+    if bias is not None and operands[2].shape != (filters,):
+        raise ValueError(f"conv2d: bias must have shape ({filters},). Received {operands[2].shape}")
+    dtype = dtypes.result_type(*operands)
+    if dtype not in _KERNEL_DTYPES:
+        raise TypeError(f"conv2d needs floating inputs. Received dtypes {x.dtype}, {kernel.dtype}")
+    fused = activation if activation in FUSABLE or activation is None else None
+    out = dtype if (fused is not None or activation is None) else "float32"
+    xs, ks = cast(x, dtype), cast(kernel, dtype)
+    bs = None if bias is None else cast(operands[2], "float32" if dtype != "float64" else dtype)._data
+    y = wrap(backend(xs, ks).conv2d(xs._data, ks._data, bs, stride, pads, dilation, groups, fused,
+                                    out), xs)
+    if fused is None and activation is not None:
+        y = cast(get(activation)(y), dtype)
+    return y

@@ -1,0 +1,107 @@
+"""Matrix products: ``matmul`` and the fused ``dense``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from nbmp import dtypes
+from nbmp.array import Array
+from nbmp.ops._core import as_array, backend, wrap
+from nbmp.ops.activations import FUSABLE, softmax
+from nbmp.ops.cast import cast
+
+_KERNEL_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _check_out_dtype(out_dtype: Any) -> str:
+    name = dtypes.canonical_name(out_dtype)
+    if not dtypes.is_floating(name):
+        raise ValueError(f"out_dtype must be a floating dtype. Received: out_dtype={out_dtype!r}")
+    return name
+
+
+def matmul(a: Any, b: Any, out_dtype: Any = None) -> Array:
+    """Matrix product with NumPy's shape rules (1-D operands, batched and broadcast leading dims).
+
+    16-bit inputs accumulate in float32 and round once to the result dtype, or to `out_dtype`
+    (``"float32"`` keeps the float32 accumulator). Mixed input dtypes promote first.
+
+    >>> import nbmp, numpy as np
+    >>> ones = nbmp.asarray(np.ones((1, 10_000)), dtype="float16")
+    >>> (ones @ ones.T).numpy()   # an fp16 accumulator would stop at 2048
+    array([[10000.]], dtype=float16)
+    """
+    a, b = as_array(a, "a"), as_array(b, "b")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul needs operands of at least 1 dimension. Received shapes "
+                         f"{a.shape} and {b.shape}")
+    k_a, k_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: the last dimension of a ({k_a}) must equal the "
+            f"{'second-to-last' if b.ndim > 1 else 'only'} dimension of b ({k_b}). "
+            f"Received shapes a={a.shape}, b={b.shape}"
+        )
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions do not broadcast. Received shapes "
+                         f"a={a.shape}, b={b.shape}") from None
+    in_dtype = dtypes.result_type(a, b)
+    out = _check_out_dtype(out_dtype) if out_dtype is not None else in_dtype
+    a, b = cast(a, in_dtype), cast(b, in_dtype)
+    if in_dtype not in _KERNEL_DTYPES:  # integers: NumPy does them exactly
+        return cast(wrap(np.matmul(a._data, b._data), (a, b)), out)
+    return wrap(backend(a, b).matmul(a._data, b._data, out), (a, b))
+
+
+def dense(x: Any, kernel: Any, bias: Any = None,
+          activation: str | Callable[..., Any] | None = None) -> Array:
+    """``activation(x @ kernel + bias)`` in one pass: bias and activation are applied to the
+    float32 accumulator before the single rounding. `x` may have any leading batch dims.
+
+    >>> import nbmp, numpy as np
+    >>> x = nbmp.asarray(np.ones((2, 3)), dtype="float16")
+    >>> nbmp.ops.dense(x, np.full((3, 4), -1.0, np.float16), activation="relu").numpy()
+    array([[0., 0., 0., 0.],
+           [0., 0., 0., 0.]], dtype=float16)
+    """
+    x, kernel = as_array(x, "x"), as_array(kernel, "kernel")
+    if kernel.ndim != 2:
+        raise ValueError(f"dense: kernel must be 2-D (in_features, units). Received shape {kernel.shape}")
+    if x.ndim == 0 or x.shape[-1] != kernel.shape[0]:
+        raise ValueError(f"dense: the last dimension of x must be {kernel.shape[0]} "
+                         f"(the kernel's input features). Received x.shape={x.shape}")
+    operands = (x, kernel) if bias is None else (x, kernel, as_array(bias, "bias"))
+    if bias is not None and operands[2].shape != (kernel.shape[1],):
+        raise ValueError(f"dense: bias must have shape ({kernel.shape[1]},). "
+                         f"Received {operands[2].shape}")
+    dtype = dtypes.result_type(*operands)
+    if dtype not in _KERNEL_DTYPES:
+        raise TypeError(f"dense needs floating inputs. Received dtypes "
+                        f"{[o.dtype.name for o in operands]}")
+    fused = activation if activation in FUSABLE or activation is None else None
+    # An unfused activation gets the float32 accumulator and rounds once after.
+    out = dtype if fused is not None or activation is None else "float32"
+    acc = "float64" if dtype == "float64" else "float32"
+    xs, ks = cast(x, dtype), cast(kernel, dtype)
+    bs = None if bias is None else cast(operands[2], acc)._data
+    flat = xs._data.reshape(-1, kernel.shape[0])
+    y2 = backend(xs, ks).dense(flat, ks._data, bs, fused, out)
+    y = wrap(y2.reshape(x.shape[:-1] + (kernel.shape[1],)), xs)
+    if fused is None and activation is not None:
+        y = cast(_unfused(activation)(y), dtype)
+    return y
+
+
+def _unfused(activation: str | Callable[..., Any]) -> Callable[..., Any]:
+    if activation == "softmax":
+        return softmax
+    if callable(activation):
+        return activation
+    from nbmp.ops.activations import get
+
+    return get(activation)

@@ -1,0 +1,47 @@
+"""Reductions: 16-bit inputs accumulate in float32 and round once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nbmp.array import Array
+from nbmp.ops._core import as_array, backend, wrap, work_dtype
+
+Axis = int | tuple[int, ...] | None
+
+
+def _reduce(fn: Any, x: Any, axis: Axis, keepdims: bool) -> Array:
+    x = as_array(x)
+    be = backend(x)
+    work = work_dtype(x.dtype)
+    data = x._data if x.dtype == work else be.cast(x._data, work)
+    with np.errstate(all="ignore"):
+        y = np.asarray(fn(data, axis=axis, keepdims=keepdims))
+    return wrap(be.cast(y, x.dtype) if y.dtype != x.dtype else y, x)
+
+
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
+    """Sum over `axis` (all axes by default).
+
+    >>> import nbmp, numpy as np
+    >>> nbmp.ops.sum(np.full(4096, 1.0, np.float16)).numpy()  # float16 accumulation would stop at 2048
+    array(4096., dtype=float16)
+    """
+    return _reduce(np.sum, x, axis, keepdims)
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Array:
+    """Mean over `axis`."""
+    return _reduce(np.mean, x, axis, keepdims)
+
+
+def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
+    """Maximum over `axis` (NaN propagates)."""
+    return _reduce(np.max, x, axis, keepdims)
+
+
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
+    """Minimum over `axis` (NaN propagates)."""
+    return _reduce(np.min, x, axis, keepdims)

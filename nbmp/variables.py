@@ -1,0 +1,191 @@
+"""Variables: mutable, named values stored in their own dtype that autocast inside layers.
+
+One class does both jobs (as in Keras 3): a float32 ``Variable`` reads as float32 everywhere,
+except inside the call of a layer whose compute dtype differs (an *autocast scope*), where it
+reads in that compute dtype. Assignments always go to the stored value at full precision.
+
+>>> import nbmp
+>>> v = nbmp.Variable([1.0, 2.0], name="w")
+>>> v.dtype
+dtype('float32')
+>>> with nbmp.variables.autocast_scope("float16"):
+...     v.dtype, (v * 2).dtype
+(dtype('float16'), dtype('float16'))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from nbmp import dtypes
+from nbmp.array import Array, asarray
+
+__all__ = ["Variable", "autocast_scope", "autocast_dtype"]
+
+_local = threading.local()
+
+
+def autocast_dtype() -> str | None:
+    """The dtype floating variables read as right now (None: their own dtype)."""
+    return getattr(_local, "dtype", None)
+
+
+@contextlib.contextmanager
+def autocast_scope(dtype: str | None) -> Iterator[None]:
+    """Make floating variables read as `dtype` inside the block (None turns autocast off)."""
+    if dtype is not None and not dtypes.is_floating(dtype):
+        raise ValueError(f"autocast_scope needs a floating dtype or None. Received: {dtype!r}")
+    previous = autocast_dtype()
+    _local.dtype = None if dtype is None else dtypes.canonical_name(dtype)
+    try:
+        yield
+    finally:
+        _local.dtype = previous
+
+
+class Variable:
+    """A named, assignable value (weights are Variables).
+
+    Args:
+        initial_value: anything ``nbmp.asarray`` accepts.
+        dtype: the stored dtype (default: that of `initial_value`).
+        name: a name such as ``"dense/kernel"``.
+        trainable: whether optimizers update it.
+        autocast: whether it reads in the active autocast dtype inside a layer's call.
+
+    >>> v = Variable(1.0)
+    >>> v.assign_add(2.0).numpy()
+    array(3., dtype=float32)
+    """
+
+    def __init__(self, initial_value: Any, dtype: Any = None, name: str = "variable",
+                 trainable: bool = True, autocast: bool = True) -> None:
+        value = asarray(initial_value, dtype=dtype)
+        self._value = value
+        self._name = str(name)
+        self.trainable = bool(trainable)
+        self.autocast = bool(autocast)
+
+    # ---- reading ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The variable's name."""
+        return self._name
+
+    @property
+    def true_dtype(self) -> np.dtype:
+        """The dtype the value is stored in, whatever the autocast scope."""
+        return self._value.dtype
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype it reads as: the autocast dtype inside a mixed layer's call, else stored."""
+        return self.value.dtype
+
+    @property
+    def value(self) -> Array:
+        """The current value as an Array, cast to the autocast dtype when one is active."""
+        target = autocast_dtype()
+        if (target is None or not self.autocast or not dtypes.is_floating(self._value.dtype)
+                or target == self._value.dtype.name):
+            return self._value
+        return self._value.astype(target)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._value.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._value.ndim
+
+    @property
+    def device(self) -> str:
+        return self._value.device
+
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy of the value as read now (stored dtype outside an autocast scope)."""
+        return self.value.numpy()
+
+    def _nbmp_array(self) -> Array:
+        return self.value
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return self.value.__array__(dtype=dtype, copy=copy)
+
+    # ---- writing ------------------------------------------------------------------------
+    def assign(self, value: Any) -> Variable:
+        """Replace the stored value (cast to the stored dtype, at full precision)."""
+        new = asarray(value)
+        if new.shape != self.shape:
+            raise ValueError(f"Cannot assign a value of shape {new.shape} to variable "
+                             f"{self._name!r} of shape {self.shape}")
+        self._value = new.astype(self._value.dtype)
+        return self
+
+    def assign_add(self, delta: Any) -> Variable:
+        """Add `delta` to the stored value, computed in the stored dtype."""
+        return self.assign(self._value + _stored(delta))
+
+    def assign_sub(self, delta: Any) -> Variable:
+        """Subtract `delta` from the stored value, computed in the stored dtype."""
+        return self.assign(self._value - _stored(delta))
+
+    # ---- arithmetic reads the (autocast) value ------------------------------------------
+    def __add__(self, o: Any) -> Array:
+        return self.value + o
+
+    def __radd__(self, o: Any) -> Array:
+        return o + self.value
+
+    def __sub__(self, o: Any) -> Array:
+        return self.value - o
+
+    def __rsub__(self, o: Any) -> Array:
+        return o - self.value
+
+    def __mul__(self, o: Any) -> Array:
+        return self.value * o
+
+    def __rmul__(self, o: Any) -> Array:
+        return o * self.value
+
+    def __truediv__(self, o: Any) -> Array:
+        return self.value / o
+
+    def __rtruediv__(self, o: Any) -> Array:
+        return o / self.value
+
+    def __matmul__(self, o: Any) -> Array:
+        return self.value @ o
+
+    def __rmatmul__(self, o: Any) -> Array:
+        return o @ self.value
+
+    def __neg__(self) -> Array:
+        return -self.value
+
+    def __getitem__(self, key: Any) -> Array:
+        return self.value[key]
+
+    @property
+    def T(self) -> Array:
+        return self.value.T
+
+    __array_priority__ = 100
+
+    def __repr__(self) -> str:
+        shown = self.dtype.name
+        stored = self.true_dtype.name
+        dtype = shown if shown == stored else f"{stored} (reads as {shown})"
+        return f"<Variable {self._name!r} shape={self.shape} dtype={dtype}>"
+
+
+def _stored(delta: Any) -> Any:
+    """Deltas read at full precision: an autocast Variable gives its stored value."""
+    return delta._value if isinstance(delta, Variable) else delta
