@@ -17,6 +17,7 @@ dtype('float16')
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,10 @@ class Array:
         """A writable NumPy copy of the data."""
         return self._data.copy()
 
+    def tolist(self) -> Any:
+        """The values as (nested lists of) Python numbers."""
+        return self._data.tolist()
+
     def astype(self, dtype: Any) -> Array:
         """This array cast to `dtype` (rounded to nearest even)."""
         return _ops.cast(self, dtype)
@@ -117,7 +122,7 @@ class Array:
     def __len__(self) -> int:
         return len(self._data)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Array]:
         for i in range(len(self)):
             yield self[i]
 
@@ -216,7 +221,10 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
 
     if isinstance(x, (str, bytes, dict, set)) or x is None:
         raise TypeError(f"Cannot make an Array from {type(x).__name__}. Received: {x!r}")
-    data = np.asarray(x)
+    try:
+        data = np.asarray(x)
+    except ValueError:
+        data = np.empty(0, object)  # ragged nested lists
     if data.dtype == object or data.dtype.kind in "USV":
         raise TypeError(
             "Cannot make an Array from this value: it is not a (rectangular) nested list of "

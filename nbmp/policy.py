@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any, Union
+from typing import Any
 
 from nbmp import dtypes
 
@@ -148,7 +148,7 @@ class DTypePolicy:
         )
 
 
-PolicyLike = Union[str, DTypePolicy, None]
+PolicyLike = str | DTypePolicy | None
 
 
 def as_policy(policy: Any, cls: type[DTypePolicy] = DTypePolicy) -> DTypePolicy:
@@ -291,14 +291,15 @@ def deserialize(config: dict[str, Any]) -> DTypePolicy:
     """Inverse of ``serialize``."""
     from nbmp import mixed_precision  # noqa: F401  (registers the tf.keras-named classes)
 
-    classes = {c.__name__ + "@" + c.__module__: c for c in _all_subclasses(DTypePolicy)}
+    classes: dict[str, type[DTypePolicy]] = {
+        c.__name__ + "@" + c.__module__: c for c in _all_subclasses(DTypePolicy)}
     key = f"{config.get('class_name')}@{config.get('module')}"
     if key not in classes:
         raise ValueError(f"Unknown policy class in config. Received: {config!r}")
     return classes[key].from_config(config["config"])
 
 
-def _all_subclasses(cls: type) -> list[type]:
+def _all_subclasses(cls: type[DTypePolicy]) -> list[type[DTypePolicy]]:
     found = [cls]
     for sub in cls.__subclasses__():
         found += _all_subclasses(sub)

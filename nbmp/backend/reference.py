@@ -14,6 +14,7 @@ array([[3., 3.],
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -38,14 +39,14 @@ def activation(y: np.ndarray, name: str | None) -> np.ndarray:
     raise ValueError(f"Unknown activation {name!r}. Valid: {', '.join(ACTIVATIONS)}")
 
 
-def matmul(a: np.ndarray, b: np.ndarray, acc: type = np.float64) -> np.ndarray:
+def matmul(a: np.ndarray, b: np.ndarray, acc: Any = np.float64) -> np.ndarray:
     """``a @ b`` computed in `acc`."""
     with np.errstate(all="ignore"):
         return np.matmul(a.astype(acc), b.astype(acc))
 
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None,
-          activation_name: str | None = None, acc: type = np.float64) -> np.ndarray:
+          activation_name: str | None = None, acc: Any = np.float64) -> np.ndarray:
     """``activation(x @ kernel + bias)`` computed in `acc`."""
     y = matmul(x, kernel, acc)
     if bias is not None:
@@ -80,7 +81,7 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None,
            strides: tuple[int, int] = (1, 1),
            padding: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0)),
            dilation: tuple[int, int] = (1, 1), groups: int = 1,
-           activation_name: str | None = None, acc: type = np.float64) -> np.ndarray:
+           activation_name: str | None = None, acc: Any = np.float64) -> np.ndarray:
     """2-D convolution, NHWC input and HWIO kernel (``I = C / groups``), computed in `acc`."""
     kh, kw, cg, f = kernel.shape
     cols = im2col(x, kh, kw, strides, padding, dilation)

@@ -71,7 +71,7 @@ class Layer:
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}. "
                 "Valid: trainable, dtype, autocast, name"
             )
-        object.__setattr__(self, "_layers", [])
+        self._layers: list[Layer] = []
         self._dtype_policy = as_policy(dtype)
         self._inferred_compute_dtype: str | None = None
         self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
@@ -81,7 +81,8 @@ class Layer:
         self._own_weights: list[Variable] = []
 
     def __setattr__(self, key: str, value: Any) -> None:
-        if isinstance(value, Layer) and value is not self and value not in self._layers:
+        if isinstance(value, Layer) and value is not self and "_layers" in self.__dict__ \
+                and all(value is not known for known in self._layers):
             self._layers.append(value)
         object.__setattr__(self, key, value)
 

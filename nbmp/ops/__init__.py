@@ -15,7 +15,18 @@ from nbmp.ops.activations import get as get_activation
 from nbmp.ops.cast import cast
 from nbmp.ops.conv import conv2d
 from nbmp.ops.elementwise import (
-    abs, add, divide, exp, log, maximum, minimum, multiply, negative, power, sqrt, square,
+    abs,
+    add,
+    divide,
+    exp,
+    log,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    power,
+    sqrt,
+    square,
     subtract,
 )
 from nbmp.ops.linalg import dense, matmul

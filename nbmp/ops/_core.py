@@ -64,7 +64,7 @@ def elementwise(fn: Callable[..., np.ndarray], *args: Any, out_dtype: str | None
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
     be = backend(*ops)
-    values = [a if is_weak_scalar(a) else _in_dtype(be, a._data, work) for a in ops]
+    values = [_in_dtype(be, a._data, work) if isinstance(a, Array) else a for a in ops]
     with np.errstate(all="ignore"):
         result = np.asarray(fn(*values))
     if result.dtype != dtypes.as_numpy(out):

@@ -10,7 +10,7 @@ import numpy as np
 from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.backend.reference import ACTIVATIONS as FUSABLE
-from nbmp.ops._core import as_array, backend, wrap, work_dtype
+from nbmp.ops._core import as_array, backend, work_dtype, wrap
 
 __all__ = ["relu", "sigmoid", "tanh", "gelu", "softmax", "linear", "get", "FUSABLE"]
 

@@ -13,8 +13,8 @@ def cast(x: Any, dtype: Any) -> Array:
     """`x` converted to `dtype`, rounded to nearest even (overflow gives inf, as IEEE says).
 
     >>> import nbmp
-    >>> nbmp.ops.cast([1.0, 65520.0, 1e-8], "float16")
-    Array([1.e+00, inf, 0.e+00], dtype=float16, device='cpu')
+    >>> nbmp.ops.cast([1.0, 2049.0, 65520.0, 1e-8], "float16").tolist()
+    [1.0, 2048.0, inf, 0.0]
     """
     x = as_array(x)
     target = dtypes.as_numpy(dtype)

@@ -18,12 +18,13 @@ PADDINGS = ("valid", "same")
 def pair(value: Any, name: str) -> tuple[int, int]:
     """``(v, v)`` from an int, or a validated pair of positive ints."""
     items = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    error = ValueError(f"{name} must be a positive int or a pair of them. Received: {name}={value!r}")
     try:
         first, second = items
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive int or a pair of them. Received: {name}={value!r}") from None
+        raise error from None
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (first, second)):
-        raise ValueError(f"{name} must be a positive int or a pair of them. Received: {name}={value!r}")
+        raise error
     return first, second
 
 
@@ -73,16 +74,18 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, strides: Any = 1, padding: str
                 same_padding(x.shape[2], kw, stride[1], dilation[1]))
     else:
         pads = ((0, 0), (0, 0))
-    operands = (x, kernel) if bias is None else (x, kernel, as_array(bias, "bias"))
-    if bias is not None and operands[2].shape != (filters,):
-        raise ValueError(f"conv2d: bias must have shape ({filters},). Received {operands[2].shape}")
+    bias_arr = None if bias is None else as_array(bias, "bias")
+    if bias_arr is not None and bias_arr.shape != (filters,):
+        raise ValueError(f"conv2d: bias must have shape ({filters},). Received {bias_arr.shape}")
+    operands = (x, kernel) if bias_arr is None else (x, kernel, bias_arr)
     dtype = dtypes.result_type(*operands)
     if dtype not in _KERNEL_DTYPES:
         raise TypeError(f"conv2d needs floating inputs. Received dtypes {x.dtype}, {kernel.dtype}")
     fused = activation if activation in FUSABLE or activation is None else None
-    out = dtype if (fused is not None or activation is None) else "float32"
+    acc = "float64" if dtype == "float64" else "float32"
+    out = dtype if fused is not None or activation is None else acc
     xs, ks = cast(x, dtype), cast(kernel, dtype)
-    bs = None if bias is None else cast(operands[2], "float32" if dtype != "float64" else dtype)._data
+    bs = None if bias_arr is None else cast(bias_arr, acc)._data
     y = wrap(backend(xs, ks).conv2d(xs._data, ks._data, bs, stride, pads, dilation, groups, fused,
                                     out), xs)
     if fused is None and activation is not None:

@@ -31,8 +31,8 @@ def matmul(a: Any, b: Any, out_dtype: Any = None) -> Array:
 
     >>> import nbmp, numpy as np
     >>> ones = nbmp.asarray(np.ones((1, 10_000)), dtype="float16")
-    >>> (ones @ ones.T).numpy()   # an fp16 accumulator would stop at 2048
-    array([[10000.]], dtype=float16)
+    >>> (ones @ ones.T).tolist()   # an fp16 accumulator would stop at 2048
+    [[10000.0]]
     """
     a, b = as_array(a, "a"), as_array(b, "b")
     if a.ndim == 0 or b.ndim == 0:
@@ -75,20 +75,21 @@ def dense(x: Any, kernel: Any, bias: Any = None,
     if x.ndim == 0 or x.shape[-1] != kernel.shape[0]:
         raise ValueError(f"dense: the last dimension of x must be {kernel.shape[0]} "
                          f"(the kernel's input features). Received x.shape={x.shape}")
-    operands = (x, kernel) if bias is None else (x, kernel, as_array(bias, "bias"))
-    if bias is not None and operands[2].shape != (kernel.shape[1],):
+    bias_arr = None if bias is None else as_array(bias, "bias")
+    if bias_arr is not None and bias_arr.shape != (kernel.shape[1],):
         raise ValueError(f"dense: bias must have shape ({kernel.shape[1]},). "
-                         f"Received {operands[2].shape}")
+                         f"Received {bias_arr.shape}")
+    operands = (x, kernel) if bias_arr is None else (x, kernel, bias_arr)
     dtype = dtypes.result_type(*operands)
     if dtype not in _KERNEL_DTYPES:
         raise TypeError(f"dense needs floating inputs. Received dtypes "
                         f"{[o.dtype.name for o in operands]}")
     fused = activation if activation in FUSABLE or activation is None else None
-    # An unfused activation gets the float32 accumulator and rounds once after.
-    out = dtype if fused is not None or activation is None else "float32"
     acc = "float64" if dtype == "float64" else "float32"
+    # An unfused activation gets the accumulator and rounds once after.
+    out = dtype if fused is not None or activation is None else acc
     xs, ks = cast(x, dtype), cast(kernel, dtype)
-    bs = None if bias is None else cast(operands[2], acc)._data
+    bs = None if bias_arr is None else cast(bias_arr, acc)._data
     flat = xs._data.reshape(-1, kernel.shape[0])
     y2 = backend(xs, ks).dense(flat, ks._data, bs, fused, out)
     y = wrap(y2.reshape(x.shape[:-1] + (kernel.shape[1],)), xs)

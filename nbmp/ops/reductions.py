@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from nbmp.array import Array
-from nbmp.ops._core import as_array, backend, wrap, work_dtype
+from nbmp.ops._core import as_array, backend, work_dtype, wrap
 
 Axis = int | tuple[int, ...] | None
 
@@ -26,8 +26,8 @@ def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A0
     """Sum over `axis` (all axes by default).
 
     >>> import nbmp, numpy as np
-    >>> nbmp.ops.sum(np.full(4096, 1.0, np.float16)).numpy()  # float16 accumulation would stop at 2048
-    array(4096., dtype=float16)
+    >>> nbmp.ops.sum(np.full(4096, 1.0, np.float16)).tolist()  # a float16 accumulator stops at 2048
+    4096.0
     """
     return _reduce(np.sum, x, axis, keepdims)
 

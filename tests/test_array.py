@@ -1,0 +1,129 @@
+import ml_dtypes
+import numpy as np
+import pytest
+
+import nbmp
+from nbmp import Array
+
+
+def test_metadata():
+    x = nbmp.asarray(np.zeros((2, 3), np.float16))
+    assert (x.shape, x.ndim, x.size, x.dtype, x.device, x.nbytes) == ((2, 3), 2, 6, np.float16, "cpu", 12)
+    assert x.dtype == "float16"
+
+
+def test_python_data_becomes_floatx_or_int32():
+    assert nbmp.asarray([[1.0, 2.0]]).dtype == np.float32
+    assert nbmp.asarray(3).dtype == np.int32
+    nbmp.set_floatx("float64")
+    assert nbmp.asarray([1.5]).dtype == np.float64
+
+
+def test_bfloat16_is_ml_dtypes():
+    x = nbmp.asarray([1.0, 3.0], dtype="bfloat16")
+    assert x.dtype == np.dtype(ml_dtypes.bfloat16)
+    assert x.numpy().dtype == ml_dtypes.bfloat16
+
+
+def test_asarray_rejects_non_numbers():
+    with pytest.raises(TypeError, match="Received"):
+        nbmp.asarray("abc")
+    with pytest.raises(TypeError, match="nested list"):
+        nbmp.asarray([[1.0], [2.0, 3.0]])
+    with pytest.raises(ValueError, match="Unsupported dtype"):
+        nbmp.asarray(np.zeros(2, np.complex64))
+
+
+def test_unknown_device():
+    with pytest.raises(ValueError, match="Valid: 'cpu'"):
+        nbmp.asarray([1.0], device="tpu")
+
+
+def test_storage_is_never_written_and_numpy_returns_a_copy():
+    source = np.ones(3, np.float32)
+    x = nbmp.asarray(source)
+    copy = x.numpy()
+    copy[0] = 5
+    assert x.numpy()[0] == 1
+    with pytest.raises(ValueError, match="read-only"):
+        np.asarray(x)[0] = 7
+
+
+def test_array_protocol_numpy2():
+    x = nbmp.asarray([1.0, 2.0], dtype="float16")
+    assert np.asarray(x).dtype == np.float16
+    assert np.asarray(x, dtype=np.float32).dtype == np.float32
+    assert np.array(x, copy=True).flags.writeable
+    with pytest.raises(ValueError, match="copy"):
+        x.__array__(np.float32, copy=False)
+    assert np.exp(x).dtype == np.float16  # NumPy functions see a NumPy array
+
+
+def test_dlpack_round_trip_and_bf16_error():
+    x = nbmp.asarray([1.0, 2.0], dtype="float16")
+    y = np.from_dlpack(x)
+    assert y.dtype == np.float16 and y.tolist() == [1.0, 2.0]
+    with pytest.raises(BufferError, match="bfloat16"):
+        nbmp.asarray([1.0], dtype="bfloat16").__dlpack__()
+
+
+def test_half_arithmetic_nep50():
+    x = nbmp.asarray([1.0, 2.0], dtype="float16")
+    assert (x * 1e5).numpy().tolist() == [np.inf, np.inf]   # weak scalar: stays float16, overflows
+    assert (x * 1e5).dtype == np.float16
+    assert (x + np.float32(1)).dtype == np.float32          # NumPy scalar: strong
+    b = nbmp.asarray([1.0, 2.0], dtype="bfloat16")
+    assert (b * 2.5).dtype == "bfloat16"
+    assert (b + x).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_half_arithmetic_is_one_rounding_of_the_exact_result(dtype, op):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(1000).astype(nbmp.dtypes.as_numpy(dtype))
+    b = (rng.standard_normal(1000) + 3).astype(nbmp.dtypes.as_numpy(dtype))
+    fn = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}[op]
+    exact = fn(a.astype(np.float64), b.astype(np.float64)).astype(nbmp.dtypes.as_numpy(dtype))
+    x, y = nbmp.asarray(a), nbmp.asarray(b)
+    got = {"add": x + y, "sub": x - y, "mul": x * y, "div": x / y}[op]
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got.numpy().view(np.uint16), exact.view(np.uint16))
+
+
+def test_operators_with_numpy_on_the_left_return_arrays():
+    x = nbmp.asarray([1.0, 2.0])
+    assert isinstance(np.ones(2, np.float32) + x, Array)
+    assert isinstance(np.ones((2, 2), np.float32) @ x, Array)
+    assert isinstance(2 - x, Array) and (2 - x).numpy().tolist() == [1.0, 0.0]
+    assert (-x).numpy().tolist() == [-1.0, -2.0]
+    assert (1 / x).numpy().tolist() == [1.0, 0.5]
+
+
+def test_matmul_on_halves_goes_through_float32_accumulation():
+    ones = nbmp.asarray(np.ones((1, 10_000)), dtype="float16")
+    assert (ones @ ones.T).numpy().item() == 10_000.0
+
+
+def test_transpose_reshape_index():
+    x = nbmp.asarray(np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert x.T.shape == (3, 2)
+    assert x.reshape(3, 2).shape == (3, 2) and x.reshape((6,)).shape == (6,)
+    assert x[1].numpy().tolist() == [3.0, 4.0, 5.0]
+    assert float(x[1, 2]) == 5.0
+    assert len(x) == 2 and [r.shape for r in x] == [(3,), (3,)]
+    with pytest.raises(ValueError, match="Cannot reshape"):
+        x.reshape(4, 2)
+
+
+def test_astype_and_repr():
+    x = nbmp.asarray([1.0, 2.5], dtype="float32").astype("bfloat16")
+    assert x.dtype == "bfloat16"
+    assert repr(x) == "Array([1, 2.5], dtype=bfloat16, device='cpu')"
+    html = nbmp.asarray([1.0, np.nan, np.inf])._repr_html_()
+    assert "nan: 1" in html and "inf: 1" in html and "float32" in html
+
+
+def test_array_rejects_direct_construction_from_lists():
+    with pytest.raises(TypeError, match="asarray"):
+        Array([1, 2])

@@ -1,0 +1,224 @@
+"""nbmp.ops: promotion, one rounding, float32 accumulation, and clear errors."""
+
+import math
+
+import numpy as np
+import pytest
+
+import nbmp
+from nbmp import dtypes, ops
+from nbmp.backend import reference
+
+HALF = ["float16", "bfloat16"]
+
+
+def rounded(x, dtype):
+    return np.asarray(x).astype(dtypes.as_numpy(dtype))
+
+
+def test_cast_rounds_to_nearest_even_and_overflows_to_inf():
+    y = ops.cast(np.array([1.0, 65504.0, 65520.0, 2049.0, 2051.0], np.float32), "float16")
+    assert y.numpy().tolist() == [1.0, 65504.0, np.inf, 2048.0, 2052.0]
+
+
+def test_cast_same_dtype_is_identity():
+    x = nbmp.asarray([1.0])
+    assert ops.cast(x, "float32") is x
+
+
+@pytest.mark.parametrize("dtype", HALF + ["float32"])
+def test_matmul_matches_the_float32_accumulation_bound(dtype):
+    rng = np.random.default_rng(1)
+    a = rounded(rng.standard_normal((3, 37, 50)), dtype)
+    b = rounded(rng.standard_normal((50, 29)), dtype)
+    got = ops.matmul(a, b)
+    assert got.dtype == dtype and got.shape == (3, 37, 29)
+    exact = reference.matmul(a, b)
+    k = a.shape[-1]
+    bound = (k * 2.0 ** -24 * reference.matmul(np.abs(a), np.abs(b))
+             + np.abs(exact) * dtypes.finfo(dtype).eps / 2)
+    assert np.all(np.abs(got.numpy().astype(np.float64) - exact) <= bound)
+
+
+def test_matmul_out_dtype_keeps_float32():
+    a = rounded(np.full((2, 3), 1 / 3), "float16")
+    got = ops.matmul(a, a.T, out_dtype="float32")
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got.numpy(), reference.matmul(a, a.T), rtol=1e-6)
+    with pytest.raises(ValueError, match="floating"):
+        ops.matmul(a, a.T, out_dtype="int32")
+
+
+def test_matmul_mixed_dtypes_promote():
+    a16 = np.ones((2, 2), np.float16)
+    assert ops.matmul(a16, rounded(np.ones((2, 2)), "bfloat16")).dtype == np.float32
+    assert ops.matmul(a16, np.ones((2, 2), np.float64)).dtype == np.float64
+    assert ops.matmul(np.ones((2, 2), np.int32), np.ones((2, 2), np.int32)).dtype == np.int32
+
+
+def test_matmul_vectors_and_broadcast_batches():
+    a = np.ones((4, 1, 3, 5), np.float32)
+    b = np.ones((2, 5, 6), np.float32)
+    assert ops.matmul(a, b).shape == (4, 2, 3, 6)
+    assert ops.matmul(np.ones(5, np.float32), np.ones((5, 2), np.float32)).shape == (2,)
+
+
+@pytest.mark.parametrize("a_shape, b_shape, match", [
+    ((2, 3), (4, 5), "last dimension of a"),
+    ((2, 2, 3), (3, 3, 4), "batch dimensions"),
+    ((), (3,), "at least 1"),
+])
+def test_matmul_shape_errors(a_shape, b_shape, match):
+    with pytest.raises(ValueError, match=match):
+        ops.matmul(np.ones(a_shape, np.float32), np.ones(b_shape, np.float32))
+
+
+def test_matmul_rejects_strings():
+    with pytest.raises(TypeError, match="'a'"):
+        ops.matmul("x", np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", HALF + ["float32", "float64"])
+@pytest.mark.parametrize("activation", [None, "relu", "gelu", "sigmoid", "tanh", "softmax"])
+def test_dense_is_fused_and_rounded_once(dtype, activation):
+    rng = np.random.default_rng(2)
+    x = rounded(rng.standard_normal((2, 5, 16)), dtype)
+    k = rounded(rng.standard_normal((16, 8)) / 4, dtype)
+    bias = rounded(rng.standard_normal(8), dtype)
+    got = ops.dense(x, k, bias, activation=activation)
+    assert got.dtype == dtype and got.shape == (2, 5, 8)
+    pre = reference.dense(x.reshape(-1, 16), k, bias)
+    if activation == "softmax":
+        e = np.exp(pre - pre.max(-1, keepdims=True))
+        exact = e / e.sum(-1, keepdims=True)
+    else:
+        exact = reference.activation(pre, activation)
+    tol = 64 * (2.0 ** -24 if dtype != "float64" else 2.0 ** -53) + dtypes.finfo(dtype).eps
+    np.testing.assert_allclose(got.numpy().astype(np.float64).reshape(-1, 8), exact, rtol=tol, atol=tol)
+
+
+def test_dense_errors():
+    with pytest.raises(ValueError, match=r"must be 3"):
+        ops.dense(np.ones((2, 4), np.float32), np.ones((3, 2), np.float32))
+    with pytest.raises(ValueError, match="bias must have shape"):
+        ops.dense(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="2-D"):
+        ops.dense(np.ones((2, 3), np.float32), np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="Unknown activation"):
+        ops.dense(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), activation="swishy")
+    with pytest.raises(TypeError, match="floating"):
+        ops.dense(np.ones((2, 3), np.int32), np.ones((3, 2), np.int32))
+
+
+def test_dense_with_a_callable_activation():
+    got = ops.dense(np.ones((1, 2), np.float16), np.ones((2, 2), np.float16),
+                    activation=lambda y: y * 2)
+    assert got.dtype == np.float16 and got.numpy().tolist() == [[4.0, 4.0]]
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides, dilation", [(1, 1), (2, 1), (1, 2), ((2, 1), (1, 1))])
+def test_conv2d_shapes_follow_tensorflow(padding, strides, dilation):
+    x = np.ones((2, 7, 6, 3), np.float32)
+    got = ops.conv2d(x, np.ones((3, 2, 3, 4), np.float32), strides=strides, padding=padding,
+                     dilation_rate=dilation)
+    s = (strides, strides) if isinstance(strides, int) else strides
+    d = (dilation, dilation) if isinstance(dilation, int) else dilation
+    if padding == "same":
+        expected = (2, math.ceil(7 / s[0]), math.ceil(6 / s[1]), 4)
+    else:
+        expected = (2, (7 - (3 - 1) * d[0] - 1) // s[0] + 1, (6 - (2 - 1) * d[1] - 1) // s[1] + 1, 4)
+    assert got.shape == expected
+
+
+def test_conv2d_matches_a_direct_loop():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 5, 5, 2))
+    k = rng.standard_normal((3, 3, 2, 2))
+    got = ops.conv2d(x, k, padding="same").numpy()
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    direct = np.zeros((1, 5, 5, 2))
+    for i in range(5):
+        for j in range(5):
+            direct[0, i, j] = np.einsum("hwc,hwcf->f", xp[0, i:i + 3, j:j + 3], k)
+    np.testing.assert_allclose(got, direct, rtol=1e-12)
+
+
+def test_conv2d_same_padding_puts_the_extra_pad_at_the_end():
+    x = np.arange(4, dtype=np.float64).reshape(1, 4, 1, 1) + 1
+    got = ops.conv2d(x, np.ones((2, 1, 1, 1)), strides=(2, 1), padding="same").numpy().ravel()
+    assert got.tolist() == [3.0, 7.0]  # pad total 0: windows (1,2), (3,4)
+    got = ops.conv2d(x, np.ones((3, 1, 1, 1)), strides=(2, 1), padding="same").numpy().ravel()
+    assert got.tolist() == [6.0, 7.0]  # pad (0, 1): windows (1,2,3), (3,4,0)
+
+
+def test_conv2d_groups_depthwise():
+    x = np.ones((1, 3, 3, 4), np.float32)
+    k = np.stack([np.full((3, 3, 1), c + 1.0) for c in range(4)], axis=-1).astype(np.float32)
+    got = ops.conv2d(x, k, groups=4)
+    assert got.numpy().ravel().tolist() == [9.0, 18.0, 27.0, 36.0]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(x=np.ones((3, 3, 1)), k=np.ones((1, 1, 1, 1))), "4-D NHWC"),
+    (dict(x=np.ones((1, 3, 3, 2)), k=np.ones((1, 1, 3, 1))), "channels"),
+    (dict(x=np.ones((1, 3, 3, 1)), k=np.ones((1, 1, 1, 1)), strides=0), "strides"),
+    (dict(x=np.ones((1, 3, 3, 1)), k=np.ones((1, 1, 1, 1)), padding="full"), "padding"),
+    (dict(x=np.ones((1, 3, 3, 1)), k=np.ones((1, 1, 1, 1)), dilation_rate=(1, -1)), "dilation"),
+    (dict(x=np.ones((1, 3, 3, 1)), k=np.ones((1, 1)), ), "HWIO"),
+])
+def test_conv2d_errors(kwargs, match):
+    x, k = kwargs.pop("x"), kwargs.pop("k")
+    with pytest.raises(ValueError, match=match):
+        ops.conv2d(x, k, **kwargs)
+
+
+def test_conv2d_empty_output():
+    got = ops.conv2d(np.ones((0, 2, 2, 1), np.float16), np.ones((3, 3, 1, 2), np.float16))
+    assert got.shape == (0, 0, 0, 2) and got.dtype == np.float16
+
+
+@pytest.mark.parametrize("dtype", HALF)
+def test_activations_compute_in_float32_and_keep_dtype(dtype):
+    x = nbmp.asarray(np.linspace(-4, 4, 33), dtype=dtype)
+    for name in ["relu", "sigmoid", "tanh", "gelu"]:
+        got = getattr(ops, name)(x)
+        exact = rounded(reference.activation(x.numpy().astype(np.float64), name), dtype)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got.numpy().astype(np.float64), exact.astype(np.float64))
+
+
+def test_softmax_is_stable_and_sums_to_one():
+    x = nbmp.asarray([[1000.0, 1000.0, -np.inf]], dtype="float16")
+    got = ops.softmax(x)
+    assert got.dtype == np.float16 and got.numpy().tolist() == [[0.5, 0.5, 0.0]]
+
+
+def test_activation_get():
+    assert ops.get_activation("ReLU") is ops.relu
+    assert ops.get_activation(None) is ops.linear
+    with pytest.raises(ValueError, match="Valid"):
+        ops.get_activation("nope")
+    with pytest.raises(TypeError, match="floating"):
+        ops.relu(np.ones(2, np.int32))
+
+
+def test_reductions_accumulate_in_float32():
+    x = np.full(4096, 1.0, np.float16)
+    assert ops.sum(x).numpy() == 4096 and ops.sum(x).dtype == np.float16
+    rows = nbmp.asarray([[1.0, 2.0], [3.0, 5.0]], dtype="bfloat16")
+    assert ops.mean(rows, axis=1).tolist() == [1.5, 4.0]
+    assert np.isnan(ops.max(np.array([1.0, np.nan], np.float16)).numpy())
+    assert ops.min(np.array([[3, 1]], np.int32), axis=1, keepdims=True).shape == (1, 1)
+
+
+def test_elementwise_misc():
+    x = nbmp.asarray([4.0, 9.0], dtype="bfloat16")
+    assert ops.sqrt(x).numpy().tolist() == [2.0, 3.0] and ops.sqrt(x).dtype == "bfloat16"
+    assert ops.sqrt(np.array([4], np.int32)).dtype == np.float64
+    assert ops.maximum(x, 5).numpy().tolist() == [5.0, 9.0]
+    assert ops.divide(np.array([1], np.int32), 2).numpy().tolist() == [0.5]
+    assert (x ** 2).numpy().tolist() == [16.0, 81.0]
+    assert ops.concatenate([x, x]).shape == (4,)
+    with pytest.raises(ValueError, match="one dtype"):
+        ops.concatenate([x, nbmp.asarray([1.0])])

@@ -1,0 +1,39 @@
+"""The package as a user meets it: import cost, no CUDA at import, the demo."""
+
+import subprocess
+import sys
+
+import nbmp
+
+
+def _run(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def test_import_does_not_import_numba_cuda():
+    out = _run("import sys, nbmp; print('numba.cuda' in sys.modules, 'numba_cuda' in sys.modules)")
+    assert out.split() == ["False", "False"]
+
+
+def test_import_takes_well_under_a_second_beyond_numba():
+    code = ("import time; t0 = time.perf_counter(); import numba, numpy, ml_dtypes; "
+            "t1 = time.perf_counter(); import nbmp; t2 = time.perf_counter(); print(t2 - t1)")
+    best = min(float(_run(code)) for _ in range(3))
+    assert best < 0.5, f"import nbmp took {best:.3f} s beyond numba's own import"
+
+
+def test_public_api():
+    for name in ["DTypePolicy", "Array", "Variable", "asarray", "global_policy", "set_global_policy",
+                 "dtype_policy", "set_dtype_policy", "policy_scope", "floatx", "set_floatx",
+                 "devices", "ops", "layers", "mixed_precision", "dtypes"]:
+        assert name in nbmp.__all__ and hasattr(nbmp, name)
+    assert nbmp.mixed_precision.experimental.set_policy
+
+
+def test_demo_prints_devices_policy_and_a_mixed_dense_table():
+    out = subprocess.run([sys.executable, "-m", "nbmp", "--batch", "4", "--features", "8",
+                          "--units", "3"], check=True, capture_output=True, text=True).stdout
+    assert "devices: cpu" in out and "global policy" in out
+    for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
+        assert policy in out

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+import nbmp
+from nbmp.variables import autocast_dtype, autocast_scope
+
+
+def test_variable_basics():
+    v = nbmp.Variable(np.zeros((2, 3)), dtype="float32", name="w", trainable=False)
+    assert (v.shape, v.dtype, v.name, v.trainable) == ((2, 3), np.float32, "w", False)
+    v.assign(np.ones((2, 3)))
+    v.assign_add(1.0)
+    v.assign_sub(np.full((2, 3), 0.5))
+    assert v.numpy().tolist() == [[1.5] * 3] * 2 and v.numpy().dtype == np.float32
+    assert "w" in repr(v) and "float32" in repr(v)
+
+
+def test_assign_shape_mismatch_names_both_shapes():
+    v = nbmp.Variable(np.zeros(3), name="b")
+    with pytest.raises(ValueError, match=r"\(2,\).*'b'.*\(3,\)"):
+        v.assign(np.zeros(2))
+
+
+def test_autocast_reads_in_scope_dtype_and_stores_float32():
+    v = nbmp.Variable([1.0, 2.0])
+    assert v.dtype == "float32"
+    with autocast_scope("float16"):
+        assert autocast_dtype() == "float16"
+        assert v.dtype == "float16" and v.true_dtype == "float32"
+        assert (v + 1).dtype == np.float16
+        assert "reads as float16" in repr(v)
+    assert v.dtype == "float32" and autocast_dtype() is None
+
+
+def test_non_floating_and_opted_out_variables_do_not_autocast():
+    i = nbmp.Variable(np.array([1, 2], np.int32))
+    f = nbmp.Variable([1.0], autocast=False)
+    with autocast_scope("bfloat16"):
+        assert i.dtype == np.int32 and f.dtype == np.float32
+
+
+def test_assign_add_inside_scope_keeps_full_precision():
+    v = nbmp.Variable(np.float32(1.0))
+    with autocast_scope("float16"):
+        v.assign_add(2.0 ** -12)        # not representable next to 1 in float16
+        v.assign_add(0)
+    assert v.numpy() == np.float32(1 + 2.0 ** -12)
+
+
+def test_autocast_scope_needs_floating():
+    with pytest.raises(ValueError, match="floating"):
+        with autocast_scope("int32"):
+            pass
+
+
+def test_variables_work_with_ops_and_numpy():
+    v = nbmp.Variable(np.eye(2, dtype=np.float32))
+    assert (np.ones((1, 2), np.float32) @ v).numpy().tolist() == [[1.0, 1.0]]
+    assert np.asarray(v).dtype == np.float32
+    assert nbmp.ops.matmul(v, v).shape == (2, 2)
