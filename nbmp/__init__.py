@@ -8,10 +8,11 @@
 >>> nbmp.set_global_policy(None)
 """
 
-from nbmp import dtypes, initializers, layers, mixed_precision, ops, variables
+from nbmp import dtypes, initializers, layers, mixed_precision, models, ops, variables
 from nbmp.array import Array, asarray
 from nbmp.devices import devices
 from nbmp.initializers import set_random_seed
+from nbmp.models import Sequential
 from nbmp.policy import (
     DTypePolicy,
     dtype_policy,
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Array",
     "DTypePolicy",
+    "Sequential",
     "Variable",
     "asarray",
     "devices",
@@ -39,6 +41,7 @@ __all__ = [
     "initializers",
     "layers",
     "mixed_precision",
+    "models",
     "ops",
     "policy_scope",
     "set_dtype_policy",

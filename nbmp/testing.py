@@ -20,8 +20,8 @@ import numpy as np
 from nbmp import dtypes
 from nbmp.backend import reference
 
-__all__ = ["ACCUMULATION_EPS", "rounding_bound", "matmul_oracle", "matmul_bound", "conv2d_bound",
-           "assert_within_bound"]
+__all__ = ["ACCUMULATION_EPS", "LAYER_RTOL", "rounding_bound", "matmul_oracle", "matmul_bound",
+           "conv2d_bound", "assert_within_bound", "relative_error", "check_layer_policy_contract"]
 
 #: Unit roundoff of the float32 accumulator.
 ACCUMULATION_EPS = 2.0 ** -24
@@ -86,3 +86,53 @@ def assert_within_bound(actual: Any, exact: np.ndarray, bound: np.ndarray, what:
             f"{bound[i]:.3e} ({err[i] / bound[i]:.2f}x): got {got[i]!r}, oracle {exact[i]!r}; "
             f"{int((excess > 0).sum())} of {excess.size} elements out of bound"
         )
+
+
+#: Relative (Frobenius-norm) error a layer's output may have against float64, per compute
+#: dtype: inputs and weights are rounded to it, so the error is a few units of its epsilon.
+LAYER_RTOL = {"float16": 1e-2, "bfloat16": 6e-2, "float32": 1e-5, "float64": 1e-12}
+
+
+def relative_error(actual: Any, exact: Any) -> float:
+    """``||actual - exact|| / ||exact||`` in float64 (0 when both are zero)."""
+    got, ref = np.asarray(actual).astype(np.float64), np.asarray(exact).astype(np.float64)
+    scale = np.linalg.norm(ref)
+    diff = np.linalg.norm(got - ref)
+    return float(diff / scale) if scale else float(diff)
+
+
+def check_layer_policy_contract(make_layer: Any, input_shape: tuple[int, ...], seed: int = 0,
+                                **call_kwargs: Any) -> None:
+    """The mixed-precision contract every nbmp layer keeps, checked for ``make_layer(dtype)``:
+
+    - ``"mixed_float16"`` / ``"mixed_bfloat16"``: output in the compute dtype, every floating
+      weight stored in float32, output within ``LAYER_RTOL`` of a float64 twin with the same
+      weights;
+    - ``"float64"``: weights and output float64;
+    - ``"_infer"``: the layer takes its first input's dtype (float16 here).
+    """
+    x = np.random.default_rng(seed).standard_normal(input_shape).astype(np.float32)
+    twin = make_layer("float64")
+    y64 = np.asarray(twin(x.astype(np.float64), **call_kwargs))
+    assert y64.dtype == np.float64, f"float64 layer output is {y64.dtype}"
+    for w in twin.weights:
+        if dtypes.is_floating(w.true_dtype):
+            assert w.true_dtype == np.float64, f"{w.name} of a float64 layer is {w.true_dtype}"
+    for policy in ("mixed_float16", "mixed_bfloat16"):
+        layer = make_layer(policy)
+        layer(x, **call_kwargs)  # build
+        for w in layer.weights:
+            if dtypes.is_floating(w.true_dtype):
+                assert w.true_dtype == np.float32, f"{policy}: {w.name} stored as {w.true_dtype}"
+        twin.set_weights([w.astype(np.float64) for w in layer.get_weights()])
+        y = layer(x, **call_kwargs)
+        compute = layer.compute_dtype
+        assert y.dtype == compute, f"{policy}: output dtype {y.dtype}, compute dtype {compute}"
+        exact = np.asarray(twin(x.astype(np.float64), **call_kwargs))
+        err = relative_error(y, exact)
+        assert err <= LAYER_RTOL[compute], (
+            f"{policy}: relative error {err:.2e} against float64 exceeds {LAYER_RTOL[compute]:.0e}")
+    inferring = make_layer("_infer")
+    y16 = inferring(x.astype(np.float16), **call_kwargs)
+    assert y16.dtype == np.float16 and inferring.compute_dtype == "float16", (
+        f"_infer: output {y16.dtype}, compute dtype {inferring.compute_dtype}")

@@ -83,6 +83,11 @@ class Variable:
         return self._value.dtype
 
     @property
+    def true_value(self) -> Array:
+        """The stored value, whatever the autocast scope."""
+        return self._value
+
+    @property
     def dtype(self) -> np.dtype:
         """The dtype it reads as: the autocast dtype inside a mixed layer's call, else stored."""
         return self.value.dtype
@@ -103,6 +108,10 @@ class Variable:
     @property
     def ndim(self) -> int:
         return self._value.ndim
+
+    @property
+    def size(self) -> int:
+        return self._value.size
 
     @property
     def device(self) -> str:

@@ -33,6 +33,7 @@ import numpy as np
 
 from nbmp import dtypes, initializers
 from nbmp.array import Array, asarray
+from nbmp.layers.input_spec import InputSpec
 from nbmp.policy import DTypePolicy, PolicyLike, as_policy, floatx, serialize
 from nbmp.variables import Variable, autocast_dtype, autocast_scope
 
@@ -78,6 +79,7 @@ class Layer:
         self.trainable = bool(trainable)
         self.autocast = bool(autocast)
         self.built = False
+        self.input_spec: InputSpec | None = None
         self._own_weights: list[Variable] = []
 
     def __setattr__(self, key: str, value: Any) -> None:
@@ -127,6 +129,24 @@ class Layer:
         """The weights an optimizer leaves alone."""
         trainable = self.trainable_weights
         return [w for w in self.weights if not any(w is t for t in trainable)]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every weight's stored value, in ``model.weights`` order."""
+        return [w.true_value.numpy() for w in self.weights]
+
+    def set_weights(self, values: list[Any]) -> None:
+        """Set every weight; all shapes and dtypes are checked before anything changes."""
+        variables = self.weights
+        if len(values) != len(variables):
+            raise ValueError(f"Layer {self.name!r} has {len(variables)} weights. Received {len(values)} "
+                             "values")
+        arrays = [np.asarray(v) for v in values]
+        for w, v in zip(variables, arrays):
+            if v.shape != w.shape:
+                raise ValueError(f"Weight {w.name!r} has shape {w.shape}. Received shape {v.shape}; "
+                                 "no weight was changed")
+        for w, v in zip(variables, arrays):
+            w.assign(v)
 
     def add_weight(self, *args: Any, **kwargs: Any) -> Variable:
         """Create a weight (a Variable), stored in the layer's variable dtype by default.
@@ -183,8 +203,11 @@ class Layer:
             cast_to = self._input_cast_dtype()
             args = _map_arrays(args, cast_to)
             kwargs = _map_arrays(kwargs, cast_to)
+            input_shape = _shapes(args[0] if args else first)
             if not self.built:
-                self._build_once(_shapes(args[0] if args else first))
+                self._build_once(input_shape)
+            if self.input_spec is not None:
+                self.input_spec.check(self.name, input_shape)
             with self._autocast():
                 outputs = self.call(*args, **kwargs)
         return _map_arrays(outputs, None)

@@ -30,12 +30,14 @@ from nbmp.ops.elementwise import (
     subtract,
 )
 from nbmp.ops.linalg import dense, matmul
+from nbmp.ops.normalization import moments, normalize
+from nbmp.ops.pooling import avg_pool2d, max_pool2d
 from nbmp.ops.reductions import max, mean, min, sum
 from nbmp.ops.shape import concatenate, getitem, reshape, transpose
 
 __all__ = [
-    "abs", "add", "cast", "concatenate", "conv2d", "dense", "divide", "exp", "gelu",
-    "get_activation", "getitem", "linear", "log", "matmul", "max", "maximum", "mean", "min",
-    "minimum", "multiply", "negative", "power", "relu", "reshape", "sigmoid", "softmax", "sqrt",
-    "square", "subtract", "sum", "tanh", "transpose",
+    "abs", "add", "avg_pool2d", "cast", "concatenate", "conv2d", "dense", "divide", "exp", "gelu",
+    "get_activation", "getitem", "linear", "log", "matmul", "max", "max_pool2d", "maximum", "mean",
+    "min", "minimum", "moments", "multiply", "negative", "normalize", "power", "relu", "reshape",
+    "sigmoid", "softmax", "sqrt", "square", "subtract", "sum", "tanh", "transpose",
 ]

@@ -1,0 +1,205 @@
+"""``Sequential``: a stack of layers, each feeding the next."""
+
+from __future__ import annotations
+
+import html
+import inspect
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from nbmp import dtypes
+from nbmp import layers as layers_module
+from nbmp.array import Array, asarray
+from nbmp.layers.core import Input
+from nbmp.layers.layer import Layer
+from nbmp.models import weights_file
+from nbmp.ops import cast, concatenate
+
+
+class Sequential(Layer):
+    """Layers applied in order, like ``keras.Sequential``.
+
+    >>> import numpy as np, nbmp
+    >>> model = nbmp.Sequential([nbmp.layers.Input((4,)), nbmp.layers.Dense(8, activation="relu"),
+    ...                          nbmp.layers.Dense(2)], name="mlp")
+    >>> model.predict(np.ones((3, 4), np.float32), verbose=0).shape
+    (3, 2)
+    >>> sum(w.size for w in model.get_weights())
+    58
+    """
+
+    def __init__(self, layers: Iterable[Layer | Input] | None = None, name: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self._stack: list[Layer] = []
+        self._input: Input | None = None
+        self._output_shapes: dict[int, tuple[int, ...]] = {}
+        for layer in layers or ():
+            self.add(layer)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers, in order (the Input declaration is not a layer)."""
+        return list(self._stack)
+
+    def add(self, layer: Layer | Input) -> None:
+        """Append a layer (or, first, an ``Input`` declaring the input shape and dtype)."""
+        if isinstance(layer, Input):
+            if self._stack or self._input is not None:
+                raise ValueError("An Input can only be the first entry of a Sequential model")
+            self._input = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add needs a Layer or an Input. Received: {layer!r}")
+        self._stack.append(layer)
+        self._layers.append(layer)
+        self.built = False
+        if self._input is not None and None not in self._input.shape[1:]:
+            self._build_from_input()
+
+    def _build_from_input(self) -> None:
+        """Run a one-sample batch of zeros through, so every layer is built with known shapes."""
+        assert self._input is not None
+        shape = (1,) + tuple(d for d in self._input.shape[1:] if d is not None)
+        dtype = self._input.dtype or self.compute_dtype or "float32"
+        self(np.zeros(shape, dtypes.as_numpy(dtype)))
+
+    def build(self, input_shape: Any) -> None:
+        """Sequential layers build themselves on the first call."""
+
+    def __call__(self, inputs: Any, training: bool = False) -> Any:
+        if self._input is not None and self._input.dtype is not None:
+            inputs = cast(asarray(inputs), self._input.dtype)
+        if not isinstance(inputs, Array):
+            inputs = asarray(inputs)
+        if self._input is not None:
+            self._check_input(inputs.shape)
+        self.built = True
+        x: Any = inputs
+        for layer in self._stack:
+            x = layer(x, training=training) if _takes_training(layer) else layer(x)
+            self._output_shapes[id(layer)] = tuple(x.shape)
+        return x
+
+    def _check_input(self, shape: tuple[int, ...]) -> None:
+        assert self._input is not None
+        expected = self._input.shape
+        if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected, shape)):
+            raise ValueError(f"Model {self.name!r} expects inputs of shape {expected}. "
+                             f"Received shape {shape}")
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        return self(*args, **kwargs)
+
+    # ---- inference ----------------------------------------------------------------------
+    def predict(self, x: Any, batch_size: int = 32, verbose: str | int = "auto") -> Array:
+        """Outputs for `x`, computed in batches of `batch_size` (with a progress bar on a
+        terminal or in a notebook when tqdm is installed and ``verbose`` allows)."""
+        data = asarray(x)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int. Received: {batch_size!r}")
+        starts = range(0, len(data), batch_size)
+        outputs = [self(data[s:s + batch_size]) for s in _progress(starts, verbose, self.name)]
+        return outputs[0] if len(outputs) == 1 else concatenate(outputs, axis=0)
+
+    # ---- weights ------------------------------------------------------------------------
+    def save_weights(self, path: str | os.PathLike[str]) -> None:
+        """Write the weights to a ``.npz`` file (bit-exact, bfloat16 included)."""
+        if not os.fspath(path).endswith(".npz"):
+            raise ValueError(f"save_weights writes .npz files. Received: {os.fspath(path)!r}")
+        weights_file.save(path, [w.name for w in self.weights], self.get_weights())
+
+    def load_weights(self, path: str | os.PathLike[str]) -> None:
+        """Read weights written by ``save_weights``; on any mismatch nothing changes."""
+        _, values = weights_file.load(path)
+        variables = self.weights
+        for w, v in zip(variables, values):
+            if v.dtype != w.true_dtype:
+                raise ValueError(f"Weight {w.name!r} is stored as {w.true_dtype}; the file has "
+                                 f"{v.dtype}. No weight was changed")
+        self.set_weights(values)
+
+    # ---- config and display -------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        inp = None if self._input is None else {"shape": self._input.shape[1:], "dtype": self._input.dtype}
+        return {"name": self.name, "input": inp,
+                "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self._stack]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Sequential:
+        stack: list[Any] = []
+        if config.get("input"):
+            stack.append(Input(tuple(config["input"]["shape"]), config["input"]["dtype"]))
+        for entry in config["layers"]:
+            layer_cls = getattr(layers_module, entry["class_name"], None)
+            if layer_cls is None and entry["class_name"] == "Sequential":
+                layer_cls = Sequential
+            if layer_cls is None:
+                raise ValueError(f"Unknown layer class {entry['class_name']!r} in config")
+            stack.append(layer_cls.from_config(entry["config"]))
+        return cls(stack, name=config.get("name"))
+
+    def _summary_rows(self) -> list[tuple[str, ...]]:
+        rows: list[tuple[str, ...]] = []
+        for layer in self._stack:
+            shape = self._output_shapes.get(id(layer))
+            out = "?" if shape is None else str((None,) + tuple(shape[1:]))
+            params = sum(w.size for w in layer.weights)
+            p = layer.dtype_policy
+            rows.append((f"{layer.name} ({type(layer).__name__})", out, f"{params:,}", p.name,
+                         str(layer.variable_dtype), str(layer.compute_dtype)))
+        return rows
+
+    def summary(self, print_fn: Any = print) -> None:
+        """Print a table: per layer its output shape, parameter count and dtypes."""
+        header = ("Layer (type)", "Output shape", "Params", "Policy", "Variable dtype", "Compute dtype")
+        rows = self._summary_rows()
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        line = "  ".join("-" * w for w in widths)
+        fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+        total = sum(w.size for w in self.weights)
+        trainable = sum(w.size for w in self.trainable_weights)
+        weight_bytes = sum(w.true_value.nbytes for w in self.weights)
+        print_fn(f'Model: "{self.name}"')
+        for text in [fmt(header), line, *map(fmt, rows), line]:
+            print_fn(text)
+        print_fn(f"Total params: {total:,} ({_bytes(weight_bytes)})")
+        print_fn(f"Trainable params: {trainable:,}")
+        print_fn(f"Non-trainable params: {total - trainable:,}")
+
+    def _repr_html_(self) -> str:
+        header = ("Layer (type)", "Output shape", "Params", "Policy", "Variable dtype", "Compute dtype")
+        cells = lambda r, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in r)  # noqa: E731
+        body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in self._summary_rows())
+        total = sum(w.size for w in self.weights)
+        return (f"<div><b>Model \"{html.escape(self.name)}\"</b><table><tr>{cells(header, 'th')}</tr>"
+                f"{body}</table>Total params: {total:,}</div>")
+
+    def __repr__(self) -> str:
+        return f"<Sequential name={self.name}, layers={len(self._stack)}, built={self.built}>"
+
+
+def _takes_training(layer: Layer) -> bool:
+    return "training" in inspect.signature(layer.call).parameters
+
+
+def _bytes(n: int) -> str:
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.1f} MiB"
+
+
+def _progress(items: range, verbose: str | int, name: str) -> Iterator[int] | range:
+    """`items`, wrapped in a tqdm bar when asked for ("auto": on a terminal or in a notebook)."""
+    show = verbose not in (0, False) and (
+        verbose != "auto" or sys.stderr.isatty() or "ipykernel" in sys.modules)
+    if not show or len(items) < 2:
+        return items
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return items
+    return iter(tqdm(items, desc=f"predict {name}", unit="batch", leave=False))

@@ -1,0 +1,52 @@
+"""Normalization statistics, always computed in float32 (or float64) even for 16-bit inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nbmp import dtypes
+from nbmp.array import Array
+from nbmp.ops._core import as_array, backend, work_dtype, wrap
+
+Axes = int | tuple[int, ...]
+
+
+def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
+    """(mean, variance) of `x` over `axes`, returned in float32 for 16-bit and float32 inputs.
+
+    >>> import numpy as np, nbmp
+    >>> m, v = nbmp.ops.moments(np.array([1.0, 3.0], np.float16), axes=0)
+    >>> m.tolist(), v.tolist(), m.dtype
+    (2.0, 1.0, dtype('float32'))
+    """
+    x = as_array(x)
+    if not dtypes.is_floating(x.dtype):
+        raise TypeError(f"moments needs a floating input. Received dtype {x.dtype.name}")
+    data = backend(x).cast(x._data, work_dtype(x.dtype))
+    mean = np.mean(data, axis=axes, keepdims=True)
+    variance = np.mean(np.square(data - mean), axis=axes, keepdims=True)
+    if not keepdims:
+        mean, variance = np.squeeze(mean, axis=axes), np.squeeze(variance, axis=axes)
+    return wrap(mean, x), wrap(variance, x)
+
+
+def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any = None,
+              epsilon: float = 1e-3) -> Array:
+    """``(x - mean) / sqrt(variance + epsilon) * scale + offset`` in float32, rounded once to
+    x's dtype. Statistics and parameters broadcast against `x`."""
+    x = as_array(x)
+    be = backend(x)
+    work = work_dtype(x.dtype)
+
+    def f(v: Any) -> Any:
+        return None if v is None else be.cast(as_array(v)._data, work)
+
+    with np.errstate(all="ignore"):
+        y = (be.cast(x._data, work) - f(mean)) / np.sqrt(f(variance) + work.type(epsilon))
+        if scale is not None:
+            y = y * f(scale)
+        if offset is not None:
+            y = y + f(offset)
+    return wrap(be.cast(y, x.dtype), x)

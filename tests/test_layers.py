@@ -1,0 +1,158 @@
+"""Every layer keeps the mixed-precision contract; each layer's own behaviour."""
+
+import numpy as np
+import pytest
+
+import nbmp
+from nbmp import layers, ops
+from nbmp.backend import reference
+from nbmp.mixed_precision import experimental
+from nbmp.testing import check_layer_policy_contract
+
+LAYERS = {
+    "dense": (lambda d: layers.Dense(6, activation="gelu", dtype=d), (4, 3, 8), {}),
+    "dense_softmax": (lambda d: layers.Dense(5, activation="softmax", dtype=d), (4, 8), {}),
+    "conv2d": (lambda d: layers.Conv2D(4, 3, padding="same", activation="relu", dtype=d), (2, 7, 6, 3), {}),
+    "conv2d_strided": (lambda d: layers.Conv2D(5, (3, 2), strides=2, dilation_rate=1, dtype=d),
+                       (1, 9, 8, 4), {}),
+    "conv2d_depthwise": (lambda d: layers.Conv2D(4, 3, groups=4, dtype=d), (1, 6, 6, 4), {}),
+    "activation": (lambda d: layers.Activation("tanh", dtype=d), (3, 5), {}),
+    "softmax": (lambda d: layers.Activation("softmax", dtype=d), (3, 5), {}),
+    "flatten": (lambda d: layers.Flatten(dtype=d), (2, 3, 4), {}),
+    "reshape": (lambda d: layers.Reshape((6, 2), dtype=d), (2, 12), {}),
+    "max_pool": (lambda d: layers.MaxPooling2D(dtype=d), (2, 6, 5, 3), {}),
+    "avg_pool_same": (lambda d: layers.AveragePooling2D(3, 2, "same", dtype=d), (2, 7, 5, 3), {}),
+    "global_avg_pool": (lambda d: layers.GlobalAveragePooling2D(dtype=d), (2, 4, 4, 3), {}),
+    "lambda": (lambda d: layers.Lambda(lambda x: x * 2.0, dtype=d), (3, 4), {}),
+    "batch_norm": (lambda d: layers.BatchNormalization(dtype=d), (16, 5), {"training": True}),
+    "batch_norm_inference": (lambda d: layers.BatchNormalization(dtype=d), (4, 3, 3, 2), {}),
+    "layer_norm": (lambda d: layers.LayerNormalization(dtype=d), (4, 6), {}),
+}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_layer_policy_contract(name):
+    make, shape, kwargs = LAYERS[name]
+    check_layer_policy_contract(make, shape, **kwargs)
+
+
+def test_dense_matches_ops_dense_and_tracks_weights():
+    layer = layers.Dense(3, use_bias=False, kernel_initializer="ones", name="d")
+    y = layer(np.ones((2, 4), np.float32))
+    assert y.numpy().tolist() == [[4.0] * 3] * 2
+    assert [w.name for w in layer.weights] == ["d/kernel"] and layer.bias is None
+
+
+def test_conv2d_matches_reference():
+    nbmp.set_random_seed(0)
+    layer = layers.Conv2D(4, 3, strides=2, padding="same", dilation_rate=1, dtype="float64")
+    x = np.random.default_rng(1).standard_normal((2, 7, 7, 3))
+    y = layer(x)
+    k, b = layer.get_weights()
+    exact = reference.conv2d(x, k, b, (2, 2), ((1, 1), (1, 1)), (1, 1), 1, None)
+    np.testing.assert_allclose(y.numpy(), exact, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make, good, bad, expected", [
+    (lambda: layers.Dense(3), (2, 4), (2, 5), r"\(\.\.\., 4\)"),
+    (lambda: layers.Conv2D(2, 3), (1, 5, 5, 3), (1, 5, 5, 4), r"\(None, None, None, 3\)"),
+    (lambda: layers.Conv2D(2, 3), (1, 5, 5, 3), (5, 5, 3), r"\(None, None, None, 3\)"),
+    (lambda: layers.LayerNormalization(), (2, 4), (2, 5), "axis 1 of size 4"),
+])
+def test_wrong_shapes_after_build_name_expected_and_received(make, good, bad, expected):
+    layer = make()
+    layer(np.ones(good, np.float32))
+    before = [w.copy() for w in layer.get_weights()]
+    with pytest.raises(ValueError, match=expected) as err:
+        layer(np.ones(bad, np.float32))
+    assert f"Received shape {bad}" in str(err.value)
+    assert all(np.array_equal(a, b) for a, b in zip(before, layer.get_weights()))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: layers.Dense(0), "units"),
+    (lambda: layers.Dense(2, activation="swish2"), "Unknown activation"),
+    (lambda: layers.Conv2D(2, 3, data_format="channels_first"), "channels_last"),
+    (lambda: layers.Conv2D(2, 0), "kernel_size"),
+    (lambda: layers.Conv2D(2, 3, padding="full"), "padding"),
+    (lambda: layers.Conv2D(3, 3, groups=2), "groups"),
+    (lambda: layers.MaxPooling2D(padding="causal"), "padding"),
+    (lambda: layers.Reshape((-1, -1)), "at most one -1"),
+    (lambda: layers.Input((0,)), "positive"),
+    (lambda: layers.Lambda(3), "callable"),
+])
+def test_bad_constructor_arguments(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_pooling_values():
+    x = np.arange(16, dtype=np.float16).reshape(1, 4, 4, 1)
+    assert layers.MaxPooling2D(2, 1, "same")(x).shape == (1, 4, 4, 1)
+    avg = layers.AveragePooling2D(2, 2, "same")(np.ones((1, 3, 3, 1), np.float32))
+    assert avg.numpy().ravel().tolist() == [1.0] * 4  # padding is not counted
+    assert layers.GlobalAveragePooling2D(keepdims=True)(x).numpy().ravel().tolist() == [7.5]
+
+
+def test_batch_norm_updates_moving_statistics_in_float32():
+    bn = layers.BatchNormalization(momentum=0.5, dtype="mixed_float16")
+    x = np.random.default_rng(0).normal(3.0, 2.0, (256, 2)).astype(np.float32)
+    bn(x, training=True)
+    assert bn.moving_mean.dtype == np.float32
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.5 * x.astype(np.float16).mean(0), rtol=1e-3)
+    assert [w.name.split("/")[1] for w in bn.trainable_weights] == ["gamma", "beta"]
+    inference = bn(x)
+    assert inference.dtype == np.float16
+
+
+def test_layer_norm_statistics_in_float32_survive_large_float16_values():
+    # float16 variance of values near 300 would overflow (300**2 * n > 65504)
+    x = np.full((2, 512), 300.0, np.float32)
+    x[:, ::2] = 310.0
+    y = layers.LayerNormalization(dtype="mixed_float16")(x)
+    assert np.all(np.isfinite(y.numpy())) and np.allclose(np.abs(y.numpy()), 1.0, atol=1e-2)
+
+
+def test_softmax_output_layer_in_float32_under_mixed_policy():
+    nbmp.set_global_policy("mixed_float16")
+    out = layers.Activation("softmax", dtype="float32")(layers.Dense(4)(np.ones((2, 3), np.float32)))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy().sum(-1), 1.0, rtol=1e-6)
+
+
+def test_lambda_and_tf114_cast():
+    y = layers.Lambda(lambda x: ops.cast(x, "float32"))(np.ones(3, np.float16))
+    assert y.dtype == np.float32
+
+
+def test_tf114_infer_float32_vars_sequential_example():
+    """The TF 1.14 documentation example, with nbmp names (global policy and per layer)."""
+    experimental.set_policy("infer_float32_vars")
+    model = nbmp.Sequential([
+        layers.Input((100,), dtype="float16"),
+        layers.Dense(10),
+        layers.Dense(10),
+        layers.Lambda(lambda x: ops.cast(x, "float32")),
+        layers.Activation("Softmax"),
+    ])
+    check_tf114_model(model)
+    experimental.set_policy(None)
+    policy = experimental.Policy("infer_float32_vars")
+    model = nbmp.Sequential([
+        layers.Input((100,), dtype="float16"),
+        layers.Dense(10, dtype=policy),
+        layers.Dense(10, dtype=policy),
+        layers.Lambda(lambda x: ops.cast(x, "float32")),
+        layers.Activation("Softmax"),
+    ])
+    check_tf114_model(model)
+
+
+def check_tf114_model(model):
+    dense1, dense2 = model.layers[:2]
+    y = model(np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32))
+    assert y.dtype == np.float32 and y.shape == (3, 10)
+    for dense in (dense1, dense2):
+        assert dense.compute_dtype == "float16" and dense.dtype == "float32"
+        assert all(w.true_dtype == np.float32 for w in dense.weights)
+    np.testing.assert_allclose(y.numpy().sum(-1), 1.0, rtol=1e-5)

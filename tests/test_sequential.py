@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+
+import nbmp
+from nbmp import layers
+
+
+def small_cnn(dtype=None):
+    return nbmp.Sequential([
+        layers.Input((8, 8, 3)),
+        layers.Conv2D(4, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(),
+        layers.BatchNormalization(),
+        layers.Flatten(),
+        layers.Dense(5),
+        layers.Activation("softmax", dtype="float32"),
+    ], name="cnn", dtype=dtype)
+
+
+def test_input_builds_every_layer_and_records_shapes():
+    model = small_cnn()
+    assert all(layer.built for layer in model.layers)
+    assert model(np.zeros((2, 8, 8, 3), np.float32)).shape == (2, 5)
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "(None, 8, 8, 4)" in text and "(None, 5)" in text
+    assert "Total params: 4" in text and "Non-trainable params: 8" in text
+
+
+def test_summary_shows_policy_and_dtypes_per_layer():
+    nbmp.set_global_policy("mixed_bfloat16")
+    model = small_cnn()
+    lines = []
+    model.summary(print_fn=lines.append)
+    conv_line = next(line for line in lines if "Conv2D" in line)
+    assert "mixed_bfloat16" in conv_line and "float32" in conv_line and "bfloat16" in conv_line
+    softmax_line = next(line for line in lines if "Activation" in line)
+    assert softmax_line.split()[-3:] == ["float32", "float32", "float32"]
+    assert "<table>" in model._repr_html_() and "Conv2D" in model._repr_html_()
+
+
+def test_add_and_layers():
+    model = nbmp.Sequential(name="m")
+    model.add(layers.Dense(3))
+    model.add(layers.Dense(2))
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dense"]
+    assert model(np.ones((4, 6), np.float32)).shape == (4, 2)
+    with pytest.raises(ValueError, match="first entry"):
+        model.add(layers.Input((3,)))
+    with pytest.raises(TypeError, match="Layer or an Input"):
+        model.add("dense")
+
+
+def test_model_input_shape_is_checked():
+    with pytest.raises(ValueError, match=r"\(None, 8, 8, 3\).*Received shape \(2, 8, 8, 1\)"):
+        small_cnn()(np.zeros((2, 8, 8, 1), np.float32))
+
+
+def test_predict_in_batches_equals_one_call():
+    model = small_cnn()
+    x = np.random.default_rng(0).standard_normal((10, 8, 8, 3)).astype(np.float32)
+    # equal up to float32 rounding: a one-row batch may take another BLAS path
+    np.testing.assert_allclose(model.predict(x, batch_size=3, verbose=0).numpy(), model(x).numpy(),
+                               rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.predict(x, batch_size=0)
+
+
+def test_get_set_weights_atomic():
+    model = small_cnn()
+    weights = model.get_weights()
+    bad = [w.copy() for w in weights]
+    bad[-1] = np.zeros(7, np.float32)
+    with pytest.raises(ValueError, match="no weight was changed"):
+        model.set_weights([np.full_like(w, 3.0) for w in weights[:-1]] + bad[-1:])
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    with pytest.raises(ValueError, match="has 8 weights"):
+        model.set_weights(weights[:2])
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16", "bfloat16", "float16"])
+def test_save_and_load_weights_round_trip_exactly(tmp_path, policy):
+    model = small_cnn(dtype=None) if policy == "float32" else None
+    with nbmp.policy_scope(policy):
+        model = small_cnn()
+        other = small_cnn()
+    path = tmp_path / "w.npz"
+    model.save_weights(path)
+    other.load_weights(path)
+    for a, b in zip(model.get_weights(), other.get_weights()):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+def test_load_weights_with_wrong_shapes_changes_nothing(tmp_path):
+    small = nbmp.Sequential([layers.Input((3,)), layers.Dense(2)])
+    small.save_weights(tmp_path / "small.npz")
+    model = nbmp.Sequential([layers.Input((4,)), layers.Dense(2)])
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="shape"):
+        model.load_weights(tmp_path / "small.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    with pytest.raises(ValueError, match=".npz"):
+        model.save_weights(tmp_path / "w.h5")
+
+
+def test_config_round_trip():
+    nbmp.set_random_seed(0)
+    model = small_cnn()
+    clone = nbmp.Sequential.from_config(model.get_config())
+    assert [type(layer) for layer in clone.layers] == [type(layer) for layer in model.layers]
+    clone.set_weights(model.get_weights())
+    x = np.random.default_rng(1).standard_normal((2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_array_equal(clone(x).numpy(), model(x).numpy())
+    assert clone.layers[-1].dtype_policy.name == "float32"
