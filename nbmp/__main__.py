@@ -1,16 +1,30 @@
-"""``python -m nbmp``: what nbmp finds on this machine, and mixed precision at a glance."""
+"""``python -m nbmp``: what nbmp finds here, and one CNN run under each precision policy.
+
+The same weights and batch go through a small CNN in float32, mixed_float16 and mixed_bfloat16;
+the table shows time per batch, the output's error against float64, and the memory of weights
+and activations.
+"""
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
+SIZES = {  # batch, image side, channels of the two conv layers, dense units
+    "tiny": (4, 8, (4, 8), 16),
+    "small": (32, 32, (16, 32), 64),
+    "medium": (64, 32, (32, 64), 128),
+}
+POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
-def _versions() -> str:
+
+def versions() -> str:
     import ml_dtypes
     import numba
 
@@ -20,57 +34,100 @@ def _versions() -> str:
             f"Numba {numba.__version__}, ml_dtypes {ml_dtypes.__version__}")
 
 
-def _dense_table(batch: int, features: int, units: int, seed: int) -> list[tuple[str, ...]]:
-    """One Dense computation per policy, next to the float64 result of the same weights."""
+def build_cnn(policy: str, size: str) -> Any:
+    """A small CNN (two conv blocks, two dense layers, a float32 softmax) under `policy`."""
     import nbmp
-    from nbmp.backend import reference
+    from nbmp import layers
 
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, features)).astype(np.float32)
-    kernel = (rng.standard_normal((features, units)) / np.sqrt(features)).astype(np.float32)
-    bias = rng.standard_normal(units).astype(np.float32) * 0.1
-    exact = reference.dense(x, kernel, bias, "relu")
+    _, side, (c1, c2), units = SIZES[size]
+    with nbmp.policy_scope(policy):
+        return nbmp.Sequential([
+            layers.Input((side, side, 3)),
+            layers.Conv2D(c1, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(c2, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(units, activation="relu"),
+            layers.Dense(10),
+            layers.Activation("softmax", dtype="float32"),
+        ], name=f"cnn_{policy}")
+
+
+def run_policy(model: Any, batch: np.ndarray, repeats: int) -> tuple[np.ndarray, float, int]:
+    """(output, median seconds per batch, bytes of all layer outputs)."""
+    model(batch)  # warm-up: first calls compile kernels
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = model(batch)
+        times.append(time.perf_counter() - start)
+    activation_bytes, x = 0, batch
+    for layer in model.layers:
+        x = layer(x)
+        activation_bytes += x.nbytes
+    return out.numpy(), statistics.median(times), activation_bytes
+
+
+def table(size: str, policies: tuple[str, ...], repeats: int, seed: int) -> list[tuple[str, ...]]:
+    """One row per policy; every model gets the float32 model's weights."""
+    import nbmp
+
+    n, side = SIZES[size][:2]
+    nbmp.set_random_seed(seed)
+    batch = np.random.default_rng(seed).standard_normal((n, side, side, 3)).astype(np.float32)
+    weights = build_cnn("float32", size).get_weights()
+    reference = build_cnn("float64", size)
+    reference.set_weights(weights)
+    exact = reference(batch.astype(np.float64)).numpy()
     rows = []
-    for name in ("float32", "mixed_float16", "mixed_bfloat16"):
-        policy = nbmp.DTypePolicy(name)
-        compute = policy.compute_dtype
-        with nbmp.variables.autocast_scope(compute if policy.is_mixed else None):
-            weights = nbmp.Variable(kernel), nbmp.Variable(bias)
-            nbmp.ops.dense(nbmp.asarray(x).astype(compute), *weights, activation="relu")  # warm-up
-            start = time.perf_counter()
-            y = nbmp.ops.dense(nbmp.asarray(x).astype(compute), *weights, activation="relu")
-            seconds = time.perf_counter() - start
-        err = np.abs(y.numpy().astype(np.float64) - exact)
-        rel = err.max() / max(np.abs(exact).max(), 1e-30)
-        rows.append((name, compute, y.dtype.name, f"{seconds * 1e3:.2f}", f"{err.max():.2e}",
-                     f"{rel:.2e}"))
+    for policy in policies:
+        model = build_cnn(policy, size)
+        model.set_weights(weights)
+        out, seconds, act_bytes = run_policy(model, batch, repeats)
+        err = np.abs(out.astype(np.float64) - exact)
+        weight_bytes = sum(w.nbytes for w in model.get_weights())
+        agree = float(np.mean(out.argmax(-1) == exact.argmax(-1)))
+        rows.append((policy, model.layers[0].compute_dtype, f"{seconds * 1e3:.1f}",
+                     f"{err.max():.1e}", f"{agree:.0%}", _kib(weight_bytes), _kib(act_bytes)))
     return rows
 
 
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _kib(n: int) -> str:
+    return f"{n / 1024:.1f} KiB"
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nbmp", description=__doc__)
-    parser.add_argument("--batch", type=int, default=256, help="rows of the Dense input")
-    parser.add_argument("--features", type=int, default=512, help="input features")
-    parser.add_argument("--units", type=int, default=256, help="output units")
+    parser = argparse.ArgumentParser(prog="python -m nbmp", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=SIZES, default="small", help="model and batch size")
+    parser.add_argument("--policy", choices=POLICIES, action="append",
+                        help="a policy to run (repeatable; default: all three)")
+    parser.add_argument("--device", default="cpu", help="device to run on (see the devices line)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per policy (median)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     import nbmp
 
-    print(_versions())
+    print(versions())
     print(f"devices: {', '.join(nbmp.devices())}")
     print(f"global policy: {nbmp.global_policy()!r}  (floatx {nbmp.floatx()})")
-    print()
-    print(f"Dense {args.batch}x{args.features} @ {args.features}x{args.units} + bias, relu; "
-          "error against float64 from the same float32 weights:")
-    _print_table(("policy", "compute", "output", "ms", "max abs err", "max rel err"),
-                 _dense_table(args.batch, args.features, args.units, args.seed))
+    if args.device not in nbmp.devices():
+        parser.error(f"device {args.device!r} is not usable here; usable: {', '.join(nbmp.devices())}")
+    n, side, channels, units = SIZES[args.size]
+    print(f"\nCNN on a batch of {n} images {side}x{side}x3 (conv {channels[0]}, conv {channels[1]}, "
+          f"dense {units}, dense 10, softmax in float32), device {args.device}.")
+    print("Error: max |output - float64 output| over the softmax probabilities, same weights;")
+    print("top-1: how often the predicted class matches float64's.\n")
+    header = ("policy", "compute", "ms/batch", "max err", "top-1", "weights", "activations")
+    print_table(header, table(args.size, tuple(args.policy or POLICIES), args.repeats, args.seed))
     return 0
 
 

@@ -31,9 +31,22 @@ def test_public_api():
     assert nbmp.mixed_precision.experimental.set_policy
 
 
-def test_demo_prints_devices_policy_and_a_mixed_dense_table():
-    out = subprocess.run([sys.executable, "-m", "nbmp", "--batch", "4", "--features", "8",
-                          "--units", "3"], check=True, capture_output=True, text=True).stdout
-    assert "devices: cpu" in out and "global policy" in out
-    for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
-        assert policy in out
+def test_demo_prints_devices_versions_and_a_row_per_policy():
+    out = subprocess.run([sys.executable, "-m", "nbmp", "--size", "tiny", "--repeats", "1"],
+                         check=True, capture_output=True, text=True).stdout
+    assert "devices: cpu" in out and "global policy" in out and "Numba" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("float32", "mixed_"))]
+    assert [r[0] for r in rows] == ["float32", "mixed_float16", "mixed_bfloat16"]
+    assert [r[1] for r in rows] == ["float32", "float16", "bfloat16"]
+    errors = [float(r[3]) for r in rows]
+    assert errors[0] < 1e-5 and errors[0] < errors[1] < errors[2] < 0.05
+
+
+def test_demo_options():
+    run = lambda *a: subprocess.run([sys.executable, "-m", "nbmp", *a], capture_output=True,  # noqa: E731
+                                    text=True)
+    assert "--policy" in run("--help").stdout
+    one = run("--size", "tiny", "--policy", "mixed_bfloat16", "--repeats", "1").stdout
+    assert "mixed_bfloat16" in one and "mixed_float16" not in one
+    bad = run("--device", "tpu")
+    assert bad.returncode != 0 and "usable: cpu" in bad.stderr
