@@ -13,14 +13,22 @@ import numpy as np
 
 from nbmp import dtypes
 from nbmp.backend import reference
+from nbmp.backend.cpu.cast import cast as float_cast
 
 __all__ = ["cast", "matmul", "dense", "conv2d", "activation"]
 
 
 def cast(x: np.ndarray, dtype: Any) -> np.ndarray:
-    """`x` converted to `dtype`, rounded to nearest even; overflow gives inf."""
+    """`x` converted to `dtype`, rounded to nearest even; overflow gives inf.
+
+    Between floating dtypes this is the Numba kernel (``cast.cast``); integers and booleans
+    go through NumPy.
+    """
+    target = dtypes.as_numpy(dtype)
+    if dtypes.is_floating(x.dtype) and dtypes.is_floating(target):
+        return float_cast(x, target)
     with np.errstate(all="ignore"):
-        return x.astype(dtypes.as_numpy(dtype))
+        return x.astype(target)
 
 
 def _acc(x: np.ndarray) -> np.ndarray:
