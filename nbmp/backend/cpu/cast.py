@@ -52,7 +52,7 @@ _STORAGE: dict[np.dtype, np.dtype] = {  # NumPy dtype -> dtype of the view the k
     np.dtype(np.float32): np.dtype(np.float32),
     np.dtype(np.float64): np.dtype(np.float64),
 }
-_SPELLINGS = {**{dt: dt for dt in _STORAGE}, **{dt.type: dt for dt in _STORAGE}}
+_SPELLINGS: dict[object, np.dtype] = {**{dt: dt for dt in _STORAGE}, **{dt.type: dt for dt in _STORAGE}}
 _NAMES = ", ".join(dtypes.FLOATING)
 
 
