@@ -1,8 +1,9 @@
 """CPU backend: what ``nbmp.ops`` calls for Arrays on the ``"cpu"`` device.
 
-Every function takes NumPy arrays (float16, bfloat16 and float32 inputs accumulate in float32,
-float64 in float64) and
-returns a new NumPy array in `out_dtype`, rounded once.
+Every function takes NumPy arrays and returns a new NumPy array in `out_dtype`, rounded once.
+float16, bfloat16 and float32 inputs run on the Numba kernels (``gemm``, ``conv``, ``cast``),
+accumulating in float32; float64 inputs accumulate in float64 (``reference``), as do the
+rare output dtypes the kernels do not write (float64 results of 16-bit inputs).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import numpy as np
 
 from nbmp import dtypes
 from nbmp.backend import reference
+from nbmp.backend.cpu import conv, gemm
 from nbmp.backend.cpu.cast import cast as float_cast
 
 __all__ = ["cast", "matmul", "dense", "conv2d", "activation"]
+
+_KERNEL_DTYPES = (np.dtype(np.float16), dtypes.bfloat16, np.dtype(np.float32))
 
 
 def cast(x: np.ndarray, dtype: Any) -> np.ndarray:
@@ -31,21 +35,47 @@ def cast(x: np.ndarray, dtype: Any) -> np.ndarray:
         return x.astype(target)
 
 
+def _on_kernels(*arrays: np.ndarray, out_dtype: Any) -> bool:
+    """Whether the float32-accumulating kernels compute this: 16/32-bit inputs and output."""
+    return all(a.dtype in _KERNEL_DTYPES for a in arrays) and np.dtype(out_dtype) in _KERNEL_DTYPES
+
+
 def _acc(x: np.ndarray) -> np.ndarray:
     """The operand in its accumulation dtype: float64 stays float64, the rest go to float32."""
     return x if x.dtype in (np.float32, np.float64) else cast(x, np.float32)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out_dtype: Any) -> np.ndarray:
-    """``a @ b`` (batched, broadcast) with float32 accumulation, rounded once to `out_dtype`."""
-    return cast(reference.matmul(_acc(a), _acc(b), _acc(a).dtype),
-                out_dtype)
+    """``a @ b`` with NumPy's shape rules (1-D operands, broadcast batch dims), rounded once."""
+    out_dtype = dtypes.as_numpy(out_dtype)
+    if not _on_kernels(a, b, out_dtype=out_dtype):
+        return cast(reference.matmul(_acc(a), _acc(b), _acc(a).dtype), out_dtype)
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    m, n = a2.shape[-2], b2.shape[-1]
+    if b2.ndim == 2:  # one right operand for the whole batch: a single GEMM over all rows
+        out = gemm.gemm(a2.reshape(-1, a2.shape[-1]), b2, out_dtype).reshape(batch + (m, n))
+    else:
+        out = np.empty(batch + (m, n), out_dtype)
+        a_b = np.broadcast_to(a2, batch + a2.shape[-2:])
+        b_b = np.broadcast_to(b2, batch + b2.shape[-2:])
+        for index in np.ndindex(batch):
+            gemm.gemm(a_b[index], b_b[index], out_dtype, out=out[index])
+    if b.ndim == 1:
+        out = out[..., 0]
+    if a.ndim == 1:
+        out = out[..., 0, :]
+    return out
 
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, activation_name: str | None,
           out_dtype: Any) -> np.ndarray:
     """``activation(x @ kernel + bias)`` for 2-D `x`, epilogue in float32, rounded once."""
-    return cast(reference.dense(_acc(x), _acc(kernel), bias, activation_name, _acc(x).dtype), out_dtype)
+    if not _on_kernels(x, kernel, out_dtype=out_dtype):
+        return cast(reference.dense(_acc(x), _acc(kernel), bias, activation_name, _acc(x).dtype),
+                    out_dtype)
+    return gemm.gemm(x, kernel, dtypes.as_numpy(out_dtype), bias, activation_name)
 
 
 def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
@@ -53,9 +83,12 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
            dilation: tuple[int, int], groups: int, activation_name: str | None,
            out_dtype: Any) -> np.ndarray:
     """NHWC x HWIO convolution with float32 accumulation, rounded once to `out_dtype`."""
-    return cast(reference.conv2d(_acc(x), _acc(kernel), bias, strides, padding, dilation, groups,
-                                 activation_name, _acc(x).dtype),
-                out_dtype)
+    if not _on_kernels(x, kernel, out_dtype=out_dtype):
+        return cast(reference.conv2d(_acc(x), _acc(kernel), bias, strides, padding, dilation, groups,
+                                     activation_name, _acc(x).dtype),
+                    out_dtype)
+    return conv.conv2d(x, kernel, bias, strides, padding, dilation, groups, activation_name,
+                       dtypes.as_numpy(out_dtype))
 
 
 def activation(x: np.ndarray, name: str | None) -> np.ndarray:

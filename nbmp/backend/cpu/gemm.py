@@ -1,0 +1,511 @@
+"""General matrix multiply, ``act(a @ b + bias)``, for float32, fp16 and bf16 inputs.
+
+The structure is BLIS's (Van Zee & van de Geijn, 2015), written in Numba:
+
+1. **Micro-kernel.** ``_kernel`` multiplies an ``MR x kc`` sliver of ``a`` by a
+   ``kc x NR`` micro-panel of ``b``, keeping the ``MR x NR`` result in
+   ``MR * 2`` vector registers (``simd.FloatVec``): per step of k it loads two
+   vectors of ``b``, broadcasts ``MR`` values of ``a`` and issues ``2 * MR`` FMAs.
+2. **Packing.** Operands, with any strides, are copied into contiguous float32
+   buffers in the exact order the micro-kernel reads them, decoding halves on
+   the way (vectorised where a row is contiguous); edges are padded with zeros.
+   For each block of ``KC`` steps of k, a thread packs the micro-panels of
+   ``b`` it will use (``KC x NR`` each, an L1-sized unit), then, ``MC`` rows at
+   a time, the slivers of ``a`` (an L2-sized block), and runs the micro-kernel
+   over every sliver x micro-panel pair.
+3. **Epilogue.** On the last ``KC`` block each tile gets the bias and the
+   activation in float32 and is rounded once to the output dtype.
+
+``a`` is either a strided matrix or, for ``conv2d``, the implicit im2col
+matrix of an NHWC image (``conv.py``): the packer reads the patch rows straight
+from the image, so the patch matrix never exists in memory.
+
+Threads: one parallel region per call; each thread owns a slab of whole output
+tiles (rows, or columns when that balances better) and packs what its slab
+needs. Small products run in the calling thread. ``PackedB`` keeps a packed
+``b`` (a weight matrix) for reuse across calls; ``threads.launch`` serialises
+parallel launches (see there for why).
+
+Halves reach the kernels as 16-bit integer views: fp16 as ``uint16``, bf16 as
+``int16`` (as in ``cast``), so Numba's type dispatch tells them apart.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import get_num_threads, njit, prange, types
+from numba.extending import overload
+
+from nbmp import dtypes
+from nbmp.backend.cpu import halfbits, simd
+from nbmp.backend.cpu.halfbits import bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
+from nbmp.backend.cpu.simd import WIDTH, vadd, vbroadcast, vfma, vload, vload_bf16, vload_f16, vstore, vzero
+from nbmp.backend.cpu.threads import launch
+
+__all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "gemm", "pack_b", "run"]
+
+#: Numba's cache hashes this file only: this string names the versions of the
+#: modules whose intrinsics the cached kernels inline, checked at import, so
+#: bumping one of them forces an edit here, which invalidates the cache.
+KERNEL_VERSION = "gemm-2/simd-1/halfbits-1"
+if KERNEL_VERSION != f"gemm-2/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
+    raise RuntimeError(
+        f"nbmp.backend.cpu.gemm was built against other simd/halfbits versions: update "
+        f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r} and "
+        f"{halfbits.KERNEL_VERSION!r}"
+    )
+
+#: Register tile: MR rows x NR columns (two vectors) of float32 accumulators.
+MR = 6
+NR = 2 * WIDTH
+#: Cache blocking: KC steps of k per packed block, MC rows of ``a`` per L2 block.
+KC = 256
+MC = 96
+#: Below this many multiply-adds a product runs in the calling thread (a parallel
+#: launch costs tens of microseconds).
+SERIAL_MAX = 1 << 19
+
+#: Activation names the epilogue fuses, and their numbers in the kernels.
+ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "gelu": 4}
+#: Output kinds: float32 results live in the accumulator itself; halves are
+#: written as bits to a 16-bit view. One compiled compute kernel serves all.
+_F32, _F16, _BF16 = 0, 1, 2
+#: Kinds of ``a``: a strided matrix, or the implicit im2col matrix of an image.
+MATRIX, PATCHES = 0, 1
+
+_OPTS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract"}, nogil=True)
+
+
+# --- element conversions (jit only) ----------------------------------------
+
+def _to_f32(v):
+    """Element ``v`` of a float32, fp16 (uint16) or bf16 (int16) array as float32."""
+    raise NotImplementedError
+
+
+@overload(_to_f32, inline="always")
+def _ov_to_f32(v):
+    if v == types.float32:
+        return lambda v: v
+    if v == types.uint16:
+        return lambda v: f16_to_f32(v)
+    if v == types.int16:
+        return lambda v: bf16_to_f32(np.uint16(v))
+    return None
+
+
+def _vload_f32(x, i):
+    """``x[i:i+WIDTH]`` of a float32, fp16 (uint16) or bf16 (int16) array as a float32 vector."""
+    raise NotImplementedError
+
+
+@overload(_vload_f32, inline="always")
+def _ov_vload_f32(x, i):
+    return {types.float32: lambda x, i: vload(x, i),
+            types.uint16: lambda x, i: vload_f16(x, i),
+            types.int16: lambda x, i: vload_bf16(x, i)}.get(x.dtype)
+
+
+@njit(inline="always", **_OPTS)
+def _activate(x, act):
+    """Activation number ``act`` (see ``ACTIVATIONS``) of float32 ``x``."""
+    if act == 1:
+        return np.float32(0) if x < 0 else x
+    if act == 2:
+        return np.float32(1) / (np.float32(1) + math.exp(-x))
+    if act == 3:
+        return math.tanh(x)
+    if act == 4:
+        return np.float32(0.5) * x * (np.float32(1) + math.erf(x * np.float32(0.70710678118654752)))
+    return x
+
+
+# --- packing ---------------------------------------------------------------
+
+@njit(inline="always", **_OPTS)
+def _round_up(x, multiple):
+    return (x + multiple - 1) // multiple * multiple
+
+
+@njit(inline="always", **_OPTS)
+def _share(t, nthreads, count):
+    """Thread ``t``'s contiguous share ``lo:hi`` of ``count`` items."""
+    return t * count // nthreads, (t + 1) * count // nthreads
+
+
+@njit(inline="always", **_OPTS)
+def _copy_run(x, src, n, dst, d):
+    """``dst[d:d+n] = x[src:src+n]`` as float32 (vectorised decode)."""
+    c = 0
+    while c + WIDTH <= n:
+        vstore(dst, d + c, _vload_f32(x, src + c))
+        c += WIDTH
+    for c in range(c, n):
+        dst[d + c] = _to_f32(x[src + c])
+
+
+@njit(inline="always", **_OPTS)
+def _copy_block(x, src, rs, cs, rows, cols, dst, d, ld):
+    """``dst[d + r*ld + c] = x[src + r*rs + c*cs]`` for a ``rows x cols`` block, as float32.
+
+    The loops follow ``x``'s memory order (rows of a row-major ``x`` in
+    vectors, columns of a column-major one) so reads stay sequential.
+    """
+    if cs == 1:
+        for r in range(rows):
+            _copy_run(x, src + r * rs, cols, dst, d + r * ld)
+    elif abs(cs) <= abs(rs):
+        for r in range(rows):
+            for c in range(cols):
+                dst[d + r * ld + c] = _to_f32(x[src + r * rs + c * cs])
+    else:
+        for c in range(cols):
+            for r in range(rows):
+                dst[d + r * ld + c] = _to_f32(x[src + r * rs + c * cs])
+
+
+@njit(inline="always", **_OPTS)
+def _copy_patch_row(x, geo, i, p0, kc, dst, d):
+    """``dst[d:d+kc]`` = entries ``p0:p0+kc`` of row ``i`` of the im2col matrix of image ``x``.
+
+    ``x`` is a C-contiguous NHWC image, flat; ``geo`` is ``conv.geometry``'s
+    array. Row ``i`` is output pixel ``(n, oh, ow)``; entry ``p`` is tap
+    ``(kh, kw)`` and channel ``c`` of the group (``p = (kh*KW + kw)*Cg + c``).
+    Channels of one tap are contiguous in ``x``: copied as one vectorised run,
+    or zeros where the tap falls in the padding.
+    """
+    h, w, ch, cg, coff = geo[0], geo[1], geo[2], geo[3], geo[4]
+    kw_, sh, sw, dh, dw, pt, pl, oh_, ow_ = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], geo[13], geo[14]
+    n = i // (oh_ * ow_)
+    oh = i // ow_ % oh_
+    ow = i % ow_
+    p, end = p0, p0 + kc
+    while p < end:
+        tap, c = p // cg, p % cg
+        seg = min(cg - c, end - p)
+        ih = oh * sh - pt + tap // kw_ * dh
+        iw = ow * sw - pl + tap % kw_ * dw
+        if 0 <= ih < h and 0 <= iw < w:
+            _copy_run(x, ((n * h + ih) * w + iw) * ch + coff + c, seg, dst, d + p - p0)
+        else:
+            dst[d + p - p0:d + p - p0 + seg] = 0
+        p += seg
+
+
+@njit(inline="always", **_OPTS)
+def _pack_a(akind, x, geo, m, s_lo, s_hi, p0, kc, ap):
+    """Pack slivers ``s_lo:s_hi`` (MR rows each), depth ``p0:p0+kc``, of ``a`` into ``ap``.
+
+    Sliver ``s`` starts at ``(s - s_lo) * MR * kc`` and holds its rows one after
+    the other (``r * kc + p``); rows past ``m`` are zero. For a ``MATRIX``,
+    ``a[i, p]`` is ``x[geo[0] + i*geo[1] + p*geo[2]]``; for ``PATCHES`` see
+    ``_copy_patch_row``.
+    """
+    for s in range(s_lo, s_hi):
+        base = (s - s_lo) * MR * kc
+        mr = min(MR, m - s * MR)
+        if akind == MATRIX:
+            _copy_block(x, geo[0] + s * MR * geo[1] + p0 * geo[2], geo[1], geo[2], mr, kc, ap, base, kc)
+        else:
+            for r in range(mr):
+                _copy_patch_row(x, geo, s * MR + r, p0, kc, ap, base + r * kc)
+        ap[base + mr * kc:base + MR * kc] = 0
+
+
+@njit(inline="always", **_OPTS)
+def _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
+    """Pack micro-panels ``t_lo:t_hi`` (NR columns each), depth ``p0:p0+kc``, of ``b`` into ``bp[d:]``.
+
+    ``b[p, j]`` is ``b[off + p*rs + j*cs]``. Panel ``t`` starts at
+    ``d + (t - t_lo) * kc * NR`` and is row-major (``p * NR + c``); columns past
+    ``n`` are zero.
+    """
+    for t in range(t_lo, t_hi):
+        j = t * NR
+        nr = min(NR, n - j)
+        base = d + (t - t_lo) * kc * NR
+        _copy_block(b, off + p0 * rs + j * cs, rs, cs, kc, nr, bp, base, NR)
+        if nr < NR:
+            for p in range(kc):
+                bp[base + p * NR + nr:base + (p + 1) * NR] = 0
+
+
+@njit(**_OPTS)
+def _pack_b_all(b, off, rs, cs, k, n, bp):
+    """The whole of ``b`` (K, N) packed: block ``p0`` of panel ``t`` at ``p0 * Npad + t * kc * NR``."""
+    npad = _round_up(n, NR)
+    for p0 in range(0, k, KC):
+        _pack_b(b, off, rs, cs, n, 0, npad // NR, p0, min(KC, k - p0), bp, p0 * npad)
+
+
+# --- micro-kernel ----------------------------------------------------------
+
+@njit(inline="always", **_OPTS)
+def _store_row(c, off, x0, x1, accumulate):
+    """``c[off:off+NR] (+)= [x0, x1]``."""
+    if accumulate:
+        x0 = vadd(x0, vload(c, off))
+        x1 = vadd(x1, vload(c, off + WIDTH))
+    vstore(c, off, x0)
+    vstore(c, off + WIDTH, x1)
+
+
+@njit(**_OPTS)
+def _kernel(kc, ap, ao, bp, bo, c, co, ldc, accumulate):
+    """``C (+)= A @ B`` for one MR x NR tile.
+
+    A is the packed sliver at ``ap[ao:]`` (MR rows of ``kc``), B the packed
+    micro-panel at ``bp[bo:]`` (``kc`` rows of NR); C row ``r`` is
+    ``c[co + r*ldc:][:NR]``.
+    """
+    c00 = vzero(); c01 = vzero(); c10 = vzero(); c11 = vzero()  # noqa: E702
+    c20 = vzero(); c21 = vzero(); c30 = vzero(); c31 = vzero()  # noqa: E702
+    c40 = vzero(); c41 = vzero(); c50 = vzero(); c51 = vzero()  # noqa: E702
+    for _ in range(kc):
+        b0 = vload(bp, bo)
+        b1 = vload(bp, bo + WIDTH)
+        x = vbroadcast(ap, ao)
+        c00 = vfma(x, b0, c00); c01 = vfma(x, b1, c01)  # noqa: E702
+        x = vbroadcast(ap, ao + 1 * kc)
+        c10 = vfma(x, b0, c10); c11 = vfma(x, b1, c11)  # noqa: E702
+        x = vbroadcast(ap, ao + 2 * kc)
+        c20 = vfma(x, b0, c20); c21 = vfma(x, b1, c21)  # noqa: E702
+        x = vbroadcast(ap, ao + 3 * kc)
+        c30 = vfma(x, b0, c30); c31 = vfma(x, b1, c31)  # noqa: E702
+        x = vbroadcast(ap, ao + 4 * kc)
+        c40 = vfma(x, b0, c40); c41 = vfma(x, b1, c41)  # noqa: E702
+        x = vbroadcast(ap, ao + 5 * kc)
+        c50 = vfma(x, b0, c50); c51 = vfma(x, b1, c51)  # noqa: E702
+        ao += 1
+        bo += NR
+    _store_row(c, co, c00, c01, accumulate)
+    _store_row(c, co + ldc, c10, c11, accumulate)
+    _store_row(c, co + 2 * ldc, c20, c21, accumulate)
+    _store_row(c, co + 3 * ldc, c30, c31, accumulate)
+    _store_row(c, co + 4 * ldc, c40, c41, accumulate)
+    _store_row(c, co + 5 * ldc, c50, c51, accumulate)
+
+
+# --- one thread's share ------------------------------------------------------
+
+@njit(**_OPTS)
+def _update(tile, acc, add_acc, out16, out_kind, i, j, mr, nr, ldc, bias, act):
+    """Finish a tile: ``act(tile (+ acc) + bias)`` to ``acc`` or, rounded, to ``out16``.
+
+    ``tile`` is a kernel result (row stride NR); element ``(i, j)`` of ``acc``
+    (float32) and ``out16`` (half bits) is at ``i * ldc + j``; ``out_kind``
+    picks the target.
+    """
+    for r in range(mr):
+        row = (i + r) * ldc + j
+        for c in range(nr):
+            v = tile[r * NR + c]
+            if add_acc:
+                v += acc[row + c]
+            if bias.size:
+                v += bias[j + c]
+            v = _activate(v, act)
+            if out_kind == _F32:
+                acc[row + c] = v
+            elif out_kind == _F16:
+                out16[row + c] = f32_to_f16(v)
+            else:
+                out16[row + c] = f32_to_bf16(v)
+
+
+@njit(inline="always", **_OPTS)
+def _thread_slab(th, nthreads, m, n):
+    """Thread ``th``'s slab of the output: slivers ``s_lo:s_hi`` x panels ``t_lo:t_hi``.
+
+    The output is cut along rows or columns, whichever gives the busiest
+    thread fewer tiles (ties: rows).
+    """
+    ms = _round_up(m, MR) // MR
+    nt = _round_up(n, NR) // NR
+    if -(-ms // nthreads) * nt <= ms * -(-nt // nthreads):
+        s_lo, s_hi = _share(th, nthreads, ms)
+        return s_lo, s_hi, 0, nt
+    t_lo, t_hi = _share(th, nthreads, nt)
+    return 0, ms, t_lo, t_hi
+
+
+@njit(**_OPTS)
+def _thread(th, nthreads, akind, x, geo, b, boff, brs, bcs, packed, m, n, k,
+            acc, out16, out_kind, ldc, bias, act):
+    """Everything thread ``th`` of ``nthreads`` does: its slab of ``act(a @ b + bias)``.
+
+    ``b`` is the strided (K, N) matrix ``b[boff + p*brs + j*bcs]``, or, when
+    ``packed`` is non-empty, ignored in favour of that ``_pack_b_all`` buffer.
+    Partial sums over KC blocks go to ``acc``; the last block goes through
+    the epilogue (``_update``). Whole tiles of a float32 output without bias
+    or activation are stored by the kernel directly.
+    """
+    s_lo, s_hi, t_lo, t_hi = _thread_slab(th, nthreads, m, n)
+    if s_lo == s_hi or t_lo == t_hi:
+        return
+    plain = out_kind == _F32 and bias.size == 0 and act == 0
+    npad = _round_up(n, NR)
+    ap = np.empty(MC * min(KC, k), np.float32)
+    bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * min(KC, k), np.float32)
+    tile = np.empty(MR * NR, np.float32)
+    for p0 in range(0, max(k, 1), KC):  # K = 0: one empty block, epilogue only
+        kc = min(KC, k - p0)
+        first, last = p0 == 0, p0 + kc == k
+        if packed.size:
+            b_panels, b_first = packed, p0 * npad + t_lo * kc * NR
+        else:
+            _pack_b(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0)
+            b_panels, b_first = bp, 0
+        for sb in range(s_lo, s_hi, MC // MR):
+            se = min(sb + MC // MR, s_hi)
+            _pack_a(akind, x, geo, m, sb, se, p0, kc, ap)
+            for t in range(t_lo, t_hi):
+                j = t * NR
+                nr = min(NR, n - j)
+                bo = b_first + (t - t_lo) * kc * NR
+                for s in range(sb, se):
+                    i = s * MR
+                    mr = min(MR, m - i)
+                    ao = (s - sb) * MR * kc
+                    if mr == MR and nr == NR and (plain or not last):
+                        _kernel(kc, ap, ao, b_panels, bo, acc, i * ldc + j, ldc, not first)
+                    else:
+                        _kernel(kc, ap, ao, b_panels, bo, tile, 0, NR, False)
+                        if last:
+                            _update(tile, acc, not first, out16, out_kind, i, j, mr, nr, ldc, bias, act)
+                        else:
+                            _update(tile, acc, not first, out16, _F32, i, j, mr, nr, ldc, bias[:0], 0)
+
+
+@njit(parallel=True, **_OPTS)
+def _run_parallel(nthreads, akind, x, geo, b, boff, brs, bcs, packed, m, n, k,
+                  acc, out16, out_kind, ldc, bias, act):
+    for th in prange(nthreads):
+        _thread(th, nthreads, akind, x, geo, b, boff, brs, bcs, packed, m, n, k,
+                acc, out16, out_kind, ldc, bias, act)
+
+
+@njit(**_OPTS)
+def _run_serial(akind, x, geo, b, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias, act):
+    _thread(0, 1, akind, x, geo, b, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias, act)
+
+
+# --- Python entry points ---------------------------------------------------
+
+_STORAGE = {  # NumPy dtype -> view the kernels see
+    np.dtype(np.float32): np.dtype(np.float32),
+    np.dtype(np.float16): np.dtype(np.uint16),
+    dtypes.bfloat16: np.dtype(np.int16),
+}
+_OUT_KINDS = {np.dtype(np.float32): _F32, np.dtype(np.float16): _F16, dtypes.bfloat16: _BF16}
+
+
+def strided(x: np.ndarray) -> tuple[np.ndarray, int, int, int]:
+    """A 2-D array as ``(buf, offset, row_stride, col_stride)`` for the packers.
+
+    ``buf`` is a 1-D view (no copy) of ``x``'s memory, as the kernels' storage
+    type, with ``x[i, j] == buf[offset + i*row_stride + j*col_stride]``.
+    Passing strides as numbers keeps one compiled packer per dtype for every
+    layout (C, Fortran, transposed, sliced, broadcast).
+    """
+    x = x.view(_STORAGE[x.dtype])
+    if x.size == 0:
+        return np.empty(0, x.dtype), 0, 0, 0
+    size = x.itemsize
+    rs, cs = (s // size for s in x.strides)
+    # the corner with the lowest address starts buf
+    lo_i = x.shape[0] - 1 if rs < 0 else 0
+    lo_j = x.shape[1] - 1 if cs < 0 else 0
+    span = 1 + (x.shape[0] - 1) * abs(rs) + (x.shape[1] - 1) * abs(cs)
+    buf = np.lib.stride_tricks.as_strided(x[lo_i:, lo_j:], (span,), (size,), writeable=False)
+    return buf, -(lo_i * rs + lo_j * cs), rs, cs
+
+
+class PackedB:
+    """A (K, N) float32/fp16/bf16 matrix packed once into micro-panels, for reuse across calls.
+
+    >>> import numpy as np
+    >>> w = pack_b(np.eye(3, dtype=np.float16))
+    >>> gemm(np.ones((2, 3), np.float16), w, np.float32)
+    array([[1., 1., 1.],
+           [1., 1., 1.]], dtype=float32)
+    """
+
+    def __init__(self, b: np.ndarray):
+        if b.ndim != 2 or b.dtype not in _STORAGE:
+            raise ValueError(f"PackedB needs a 2-D float32, float16 or bfloat16 matrix. "
+                             f"Received shape {b.shape}, dtype {b.dtype}")
+        k, n = b.shape
+        self.shape = (k, n)
+        self.dtype = b.dtype
+        self.data = np.empty(k * -(-n // NR) * NR, np.float32)
+        if self.data.size:
+            buf, off, rs, cs = strided(b)
+            _pack_b_all(buf, off, rs, cs, k, n, self.data)
+
+    def __repr__(self) -> str:
+        return f"<PackedB shape={self.shape} dtype={self.dtype}>"
+
+
+def pack_b(b: np.ndarray) -> PackedB:
+    """Pack `b` (K, N) for repeated ``gemm(a, packed, ...)`` calls."""
+    return PackedB(np.asarray(b))
+
+
+def run(akind: int, x: np.ndarray, geo: np.ndarray, m: int, b: np.ndarray | PackedB,
+        out: np.ndarray, bias: np.ndarray | None, activation: str | None) -> None:
+    """``out[...] = activation(a @ b + bias)``, rounded once to ``out.dtype``.
+
+    ``a`` (M, K) is described by ``akind``, its flat storage-typed buffer
+    ``x`` and ``geo`` (see ``_pack_a``). ``out`` is an (M, N) view whose rows
+    may be strided (``conv2d`` writes one group's columns of a wider output)
+    but whose columns are contiguous.
+    """
+    k, n = b.shape
+    if m == 0 or n == 0:
+        return
+    ldc = out.strides[0] // out.itemsize if m > 1 else n
+    out_kind = _OUT_KINDS[out.dtype]
+    flat = np.lib.stride_tricks.as_strided(out, ((m - 1) * ldc + n,), (out.itemsize,))
+    if out_kind == _F32:
+        acc, out16 = flat, np.empty(0, np.uint16)
+    else:
+        acc = np.empty((m - 1) * ldc + n if k > KC else 0, np.float32)
+        out16 = flat.view(np.uint16)
+    if isinstance(b, PackedB):
+        packed, (bbuf, boff, brs, bcs) = b.data, (np.empty(0, np.float32), 0, 0, 0)
+    else:
+        packed, (bbuf, boff, brs, bcs) = np.empty(0, np.float32), strided(b)
+    bias32 = np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
+    act = ACTIVATIONS[activation]
+    args = (akind, x, geo, bbuf, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias32, act)
+    if m * n * k <= SERIAL_MAX or get_num_threads() == 1:
+        _run_serial(*args)
+    else:
+        launch(_run_parallel, get_num_threads(), *args)
+
+
+def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | None = None,
+         activation: str | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """``activation(a @ b + bias)`` for 2-D `a`, accumulated in float32, rounded once to `out_dtype`.
+
+    `a` (M, K) and `b` (K, N) or a ``PackedB``: float32, float16 or bfloat16
+    with any strides (transposed views are read in place, never copied).
+    `bias` (N,) and `activation` (None, 'linear', 'relu', 'sigmoid', 'tanh',
+    'gelu') are applied in float32 before the single rounding. K = 0 gives
+    ``activation(bias)`` (zeros without bias). `out`, if given, receives the
+    result (its columns contiguous).
+
+    >>> import numpy as np
+    >>> ones = np.ones((1, 10_000), np.float16)
+    >>> gemm(ones, ones.T, np.float16).item()   # an fp16 accumulator would stop at 2048
+    10000.0
+    """
+    m = a.shape[0]
+    if out is None:
+        out = np.empty((m, b.shape[1]), out_dtype)
+    buf, off, rs, cs = strided(a)
+    run(MATRIX, buf, np.array([off, rs, cs], np.int64), m, b, out, bias, activation)
+    return out
