@@ -69,6 +69,8 @@ def im2col(x: np.ndarray, kh: int, kw: int, strides: tuple[int, int],
     ow = conv_output_size(w, kw, strides[1], dilation[1], padding[1])
     xp = np.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
     cols = np.empty((n, oh, ow, kh, kw, c), x.dtype)
+    if cols.size == 0:
+        return cols
     for i in range(kh):
         for j in range(kw):
             r0, c0 = i * dilation[0], j * dilation[1]

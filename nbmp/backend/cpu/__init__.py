@@ -62,10 +62,10 @@ def matmul(a: np.ndarray, b: np.ndarray, out_dtype: Any) -> np.ndarray:
         b_b = np.broadcast_to(b2, batch + b2.shape[-2:])
         for index in np.ndindex(batch):
             gemm.gemm(a_b[index], b_b[index], out_dtype, out=out[index])
-    if b.ndim == 1:
-        out = out[..., 0]
     if a.ndim == 1:
         out = out[..., 0, :]
+    if b.ndim == 1:
+        out = out[..., 0]
     return out
 
 

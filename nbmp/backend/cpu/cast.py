@@ -17,11 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
 from nbmp import dtypes
 from nbmp.backend.cpu import halfbits as hb
+from nbmp.backend.cpu import threads
 from nbmp.backend.cpu.halfbits import (
     bf16_to_f32,
     f16_to_f32,
@@ -87,10 +88,11 @@ def _cast_serial(src, out):
         out[i] = _convert(src[i], out)
 
 
-@njit(cache=True, error_model="numpy", nogil=True, parallel=True)
-def _cast_parallel(src, out):
-    for i in prange(src.size):
-        out[i] = _convert(src[i], out)
+@njit(cache=True, error_model="numpy", nogil=True)
+def _cast_share(th, nthreads, src, out):
+    """Thread ``th``'s contiguous share of ``out[:] = src`` (see ``threads.parallel``)."""
+    lo, hi = th * src.size // nthreads, (th + 1) * src.size // nthreads
+    _cast_serial(src[lo:hi], out[lo:hi])
 
 
 def _check(dtype: Any, what: str) -> np.dtype:
@@ -121,6 +123,6 @@ def cast(x: np.ndarray, dtype: Any) -> np.ndarray:
         bits = x.view(_STORAGE[src])
         if not bits.flags.c_contiguous:
             bits = np.ascontiguousarray(bits)
-        kernel = _cast_parallel if x.size >= PARALLEL_MIN else _cast_serial
-        kernel(bits.ravel(), out.view(_STORAGE[dst]).ravel())
+        threads.parallel(_cast_share, bits.ravel(), out.view(_STORAGE[dst]).ravel(),
+                         nthreads=None if x.size >= PARALLEL_MIN else 1)
     return out

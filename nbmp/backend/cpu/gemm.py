@@ -22,9 +22,9 @@ from the image, so the patch matrix never exists in memory.
 
 Threads: one parallel region per call; each thread owns a slab of whole output
 tiles (rows, or columns when that balances better) and packs what its slab
-needs. Small products run in the calling thread. ``PackedB`` keeps a packed
-``b`` (a weight matrix) for reuse across calls; ``threads.launch`` serialises
-parallel launches (see there for why).
+needs (``threads.parallel`` runs the shares). Small products run in the
+calling thread alone. ``PackedB`` keeps a packed ``b`` (a weight matrix) for
+reuse across calls.
 
 Halves reach the kernels as 16-bit integer views: fp16 as ``uint16``, bf16 as
 ``int16`` (as in ``cast``), so Numba's type dispatch tells them apart.
@@ -35,22 +35,21 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
 from nbmp import dtypes
-from nbmp.backend.cpu import halfbits, simd
+from nbmp.backend.cpu import halfbits, simd, threads
 from nbmp.backend.cpu.halfbits import bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
 from nbmp.backend.cpu.simd import WIDTH, vadd, vbroadcast, vfma, vload, vload_bf16, vload_f16, vstore, vzero
-from nbmp.backend.cpu.threads import launch
 
 __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "gemm", "pack_b", "run"]
 
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-2/simd-1/halfbits-1"
-if KERNEL_VERSION != f"gemm-2/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
+KERNEL_VERSION = "gemm-3/simd-1/halfbits-1"
+if KERNEL_VERSION != f"gemm-3/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r} and "
@@ -142,8 +141,8 @@ def _copy_run(x, src, n, dst, d):
     while c + WIDTH <= n:
         vstore(dst, d + c, _vload_f32(x, src + c))
         c += WIDTH
-    for c in range(c, n):
-        dst[d + c] = _to_f32(x[src + c])
+    for t in range(c, n):
+        dst[d + t] = _to_f32(x[src + t])
 
 
 @njit(inline="always", **_OPTS)
@@ -176,8 +175,8 @@ def _copy_patch_row(x, geo, i, p0, kc, dst, d):
     Channels of one tap are contiguous in ``x``: copied as one vectorised run,
     or zeros where the tap falls in the padding.
     """
-    h, w, ch, cg, coff = geo[0], geo[1], geo[2], geo[3], geo[4]
-    kw_, sh, sw, dh, dw, pt, pl, oh_, ow_ = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], geo[13], geo[14]
+    h, w, ch, cg, coff, kw_ = geo[0], geo[1], geo[2], geo[3], geo[4], geo[6]
+    sh, sw, dh, dw, pt, pl, oh_, ow_ = geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], geo[13], geo[14]
     n = i // (oh_ * ow_)
     oh = i // ow_ % oh_
     ow = i % ow_
@@ -379,19 +378,6 @@ def _thread(th, nthreads, akind, x, geo, b, boff, brs, bcs, packed, m, n, k,
                             _update(tile, acc, not first, out16, _F32, i, j, mr, nr, ldc, bias[:0], 0)
 
 
-@njit(parallel=True, **_OPTS)
-def _run_parallel(nthreads, akind, x, geo, b, boff, brs, bcs, packed, m, n, k,
-                  acc, out16, out_kind, ldc, bias, act):
-    for th in prange(nthreads):
-        _thread(th, nthreads, akind, x, geo, b, boff, brs, bcs, packed, m, n, k,
-                acc, out16, out_kind, ldc, bias, act)
-
-
-@njit(**_OPTS)
-def _run_serial(akind, x, geo, b, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias, act):
-    _thread(0, 1, akind, x, geo, b, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias, act)
-
-
 # --- Python entry points ---------------------------------------------------
 
 _STORAGE = {  # NumPy dtype -> view the kernels see
@@ -481,10 +467,7 @@ def run(akind: int, x: np.ndarray, geo: np.ndarray, m: int, b: np.ndarray | Pack
     bias32 = np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
     act = ACTIVATIONS[activation]
     args = (akind, x, geo, bbuf, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias32, act)
-    if m * n * k <= SERIAL_MAX or get_num_threads() == 1:
-        _run_serial(*args)
-    else:
-        launch(_run_parallel, get_num_threads(), *args)
+    threads.parallel(_thread, *args, nthreads=1 if m * n * k <= SERIAL_MAX else None)
 
 
 def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | None = None,

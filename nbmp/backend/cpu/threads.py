@@ -1,66 +1,77 @@
-"""Threading for the CPU kernels: the Numba threading layer, and one parallel launch at a time.
+"""Threads for the CPU kernels: a pool of Python threads running ``nogil`` Numba functions.
 
-Numba runs ``parallel=True`` kernels on one of three threading layers, each with a catch:
+nbmp does not use Numba's ``parallel=True``. Each of Numba's threading layers has a catch:
 
-- ``omp`` (GNU OpenMP, Numba's default pick on Linux without TBB): a process that forks after
-  using it kills its children (``multiprocessing``'s default start method on Linux forks);
+- ``omp`` (GNU OpenMP, Numba's pick on Linux without TBB): a process that forks after using it
+  kills its children (``multiprocessing``'s default start method on Linux forks);
 - ``workqueue`` (always present): aborts the process when two Python threads launch parallel
   kernels at the same time;
-- ``tbb``: safe for both, but only where the TBB library is installed and loadable.
+- ``tbb``: safe for both, but only where the TBB library is installed and loadable;
 
-nbmp asks Numba to prefer ``tbb``, then ``workqueue`` (unless the user set
-``NUMBA_THREADING_LAYER`` or ``NUMBA_THREADING_LAYER_PRIORITY``), and ``launch`` runs parallel
-kernels under a process-wide lock: any number of Python threads may call nbmp at once (their
-kernels take turns, each using every core), and forked children work. If the layer in use is
-GNU OpenMP anyway (chosen by the user, or by other code of the process first), a forked child
-gets a clear error instead of being killed.
+and a ``parallel=True`` kernel compiles two to three times slower than the serial one.
+Instead, a kernel is written as one thread's share of the work, ``share(th, nthreads, *args)``
+compiled with ``nogil=True``, and ``parallel`` runs the shares on a process-wide pool of Python
+threads (share 0 in the calling thread). Such kernels release the GIL, so the shares run truly
+in parallel; any number of Python threads may call nbmp at once (their shares queue on the one
+pool); a forked child gets a fresh pool. The thread count is ``NUMBA_NUM_THREADS`` (default:
+the number of CPUs), changeable with ``set_num_threads``.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from numba.core import config
 
-__all__ = ["launch"]
+__all__ = ["get_num_threads", "parallel", "set_num_threads"]
 
-if "NUMBA_THREADING_LAYER" not in os.environ and "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
-    config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
-
-_lock = threading.Lock()
-_parent_pid = os.getpid()
+_num_threads = max(1, int(config.NUMBA_NUM_THREADS))
+_pool: ThreadPoolExecutor | None = None
 
 
-def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.Lock()  # a thread of the parent may have held it at the fork
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # its threads did not survive the fork
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _check_fork_safety() -> None:
-    if os.getpid() == _parent_pid:
+def get_num_threads() -> int:
+    """How many threads the CPU kernels use."""
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use `n` threads (>= 1) in the CPU kernels from now on."""
+    global _num_threads, _pool
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads needs a positive int. Received: {n!r}")
+    _num_threads = n
+    if _pool is not None:
+        _pool.shutdown(wait=False)
+        _pool = None
+
+
+def parallel(share: Callable[..., Any], *args: Any, nthreads: int | None = None) -> None:
+    """Run ``share(th, nthreads, *args)`` for every ``th`` in ``range(nthreads)``, in parallel.
+
+    `share` must be a ``nogil`` Numba function. Share 0 runs in the calling thread; an
+    exception in any share is raised here after all have finished.
+    """
+    global _pool
+    count = _num_threads if nthreads is None else nthreads
+    if count == 1:
+        share(0, 1, *args)
         return
-    import numba
-
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_num_threads - 1, thread_name_prefix="nbmp")
+    futures = [_pool.submit(share, th, count, *args) for th in range(1, count)]
     try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel kernel ran yet in the parent: this process picks its own
-        return
-    if layer == "omp":
-        raise RuntimeError(
-            "nbmp's parallel CPU kernels cannot run in a process forked from one that used GNU "
-            "OpenMP (Numba's threading layer is 'omp' here). Use multiprocessing's 'spawn' or "
-            "'forkserver' start method, or run with NUMBA_THREADING_LAYER=workqueue or tbb."
-        )
-
-
-def launch(kernel: Callable[..., Any], *args: Any) -> Any:
-    """Call the ``parallel=True`` Numba function `kernel` with `args`, one launch at a time."""
-    _check_fork_safety()
-    with _lock:
-        return kernel(*args)
+        share(0, count, *args)
+    finally:
+        for future in futures:
+            future.result()

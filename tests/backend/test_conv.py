@@ -1,0 +1,112 @@
+"""The CPU conv2d (implicit GEMM) held to the float64 oracle: geometry, groups, dtypes, epilogue."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nbmp import dtypes, testing
+from nbmp.backend import reference
+from nbmp.backend.cpu import conv2d as backend_conv2d
+from nbmp.ops.conv import same_padding
+
+INPUTS = ["float16", "bfloat16", "float32"]
+
+
+def _check(got, x, kernel, out_dtype, bias=None, activation=None, **geometry):
+    exact = reference.conv2d(x, kernel, bias, activation_name=activation, **geometry)
+    bound = testing.conv2d_bound(x, kernel, "float32", **geometry)
+    if bias is not None or activation is not None:
+        # the bias add and the float32 activation each cost a few float32 ulps; gelu's slope < 1.13
+        bound = 1.13 * bound + 8 * testing.ACCUMULATION_EPS * np.abs(exact)
+        if bias is not None:
+            bound += 8 * testing.ACCUMULATION_EPS * np.abs(bias)
+    bound = bound + testing.rounding_bound(exact, out_dtype)
+    assert got.dtype == dtypes.as_numpy(out_dtype)
+    testing.assert_within_bound(got, exact, bound, "conv2d", dtype=out_dtype)
+
+
+@st.composite
+def convolutions(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cg = draw(st.integers(1, 12))
+    fg = draw(st.integers(1, 20))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    h, w = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    if draw(st.booleans()):
+        padding = (same_padding(h, kh, strides[0], dilation[0]), same_padding(w, kw, strides[1], dilation[1]))
+    else:
+        padding = ((draw(st.integers(0, 2)), draw(st.integers(0, 2))),
+                   (draw(st.integers(0, 2)), draw(st.integers(0, 2))))
+    x_shape = (draw(st.integers(1, 3)), h, w, groups * cg)
+    k_shape = (kh, kw, cg, groups * fg)
+    return x_shape, k_shape, dict(strides=strides, padding=padding, dilation=dilation, groups=groups)
+
+
+@given(conv=convolutions(), dtype=st.sampled_from(INPUTS), out=st.sampled_from(["same", "float32"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_conv2d_matches_oracle(conv, dtype, out, seed):
+    x_shape, k_shape, geometry = conv
+    rng = np.random.default_rng(seed)
+    dt = dtypes.as_numpy(dtype)
+    x, kernel = rng.standard_normal(x_shape).astype(dt), rng.standard_normal(k_shape).astype(dt)
+    out_dtype = dtype if out == "same" else out
+    got = backend_conv2d(x, kernel, None, geometry["strides"], geometry["padding"], geometry["dilation"],
+                         geometry["groups"], None, out_dtype)
+    _check(got, x, kernel, out_dtype, **geometry)
+
+
+@pytest.mark.parametrize("dtype", INPUTS)
+@pytest.mark.parametrize("activation", [None, "relu", "gelu", "sigmoid", "tanh"])
+def test_conv2d_fused_bias_and_activation(dtype, activation):
+    rng = np.random.default_rng(0)
+    dt = dtypes.as_numpy(dtype)
+    x, kernel = rng.standard_normal((2, 9, 7, 40)).astype(dt), rng.standard_normal((3, 3, 40, 20)).astype(dt)
+    bias = rng.standard_normal(20).astype(np.float32)
+    geometry = dict(strides=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
+    got = backend_conv2d(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, activation, dtype)
+    _check(got, x, kernel, dtype, bias, activation, **geometry)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_conv2d_depthwise(dtype):
+    rng = np.random.default_rng(1)
+    dt = dtypes.as_numpy(dtype)
+    x, kernel = rng.standard_normal((2, 8, 8, 6)).astype(dt), rng.standard_normal((3, 3, 1, 6)).astype(dt)
+    geometry = dict(strides=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=6)
+    _check(backend_conv2d(x, kernel, None, (2, 2), ((1, 1), (1, 1)), (1, 1), 6, None, dtype),
+           x, kernel, dtype, **geometry)
+
+
+def test_conv2d_large_reduction_of_ones_is_exact():
+    """5 x 5 taps x 512 channels = 12,800 ones: far past fp16's 2048 accumulator limit."""
+    x = np.ones((1, 5, 5, 512), np.float16)
+    kernel = np.ones((5, 5, 512, 2), np.float16)
+    got = backend_conv2d(x, kernel, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, None, np.float32)
+    assert got.tolist() == [[[[12_800.0, 12_800.0]]]]
+
+
+@pytest.mark.parametrize("x_shape, k_shape, out_shape", [
+    ((0, 5, 5, 3), (3, 3, 3, 4), (0, 3, 3, 4)),
+    ((2, 2, 2, 3), (3, 3, 3, 4), (2, 0, 0, 4)),
+    ((2, 5, 5, 3), (3, 3, 3, 0), (2, 3, 3, 0)),
+])
+def test_conv2d_empty_results_are_shaped(x_shape, k_shape, out_shape):
+    got = backend_conv2d(np.ones(x_shape, np.float16), np.ones(k_shape, np.float16), None, (1, 1),
+                         ((0, 0), (0, 0)), (1, 1), 1, None, np.float16)
+    assert got.shape == out_shape and got.dtype == np.float16
+
+
+def test_conv2d_reads_strided_input_and_leaves_it_untouched():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 6, 6, 8)).astype(np.float16)[:, ::-1, :, ::2]
+    kernel = rng.standard_normal((2, 2, 4, 3)).astype(np.float16)
+    x_before = x.copy()
+    got = backend_conv2d(x, kernel, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, None, np.float16)
+    np.testing.assert_array_equal(x, x_before)
+    _check(got, np.ascontiguousarray(x), kernel, "float16", strides=(1, 1), padding=((0, 0), (0, 0)),
+           dilation=(1, 1), groups=1)

@@ -1,0 +1,185 @@
+"""The CPU GEMM kernel held to the float64 oracle: shapes, strides, dtypes, epilogue, edge values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nbmp import dtypes, testing
+from nbmp.backend import reference
+from nbmp.backend.cpu import gemm
+from nbmp.backend.cpu import matmul as backend_matmul
+
+HALVES = ["float16", "bfloat16"]
+INPUTS = ["float16", "bfloat16", "float32"]
+
+
+def _operand(rng, shape, dtype, layout, special=0.0):
+    """A `dtype` matrix of `shape` in `layout`: 'C', 'F' (a transposed view), 'strided' (every
+    other column of a wider array) or 'reversed' (negative strides). A fraction `special` of the
+    entries is replaced by edge values (inf, nan, subnormals, and huge values: fp16's largest
+    finite value, 2**60 for the wider types, whose products still fit in float32)."""
+    dt = dtypes.as_numpy(dtype)
+    values = rng.standard_normal(shape)
+    if special:
+        info = dtypes.finfo(dtype)
+        huge = info.max if dtype == "float16" else 2.0**60
+        edges = np.array([np.inf, -np.inf, np.nan, huge, -huge, info.smallest_subnormal,
+                          -3 * info.smallest_subnormal, 0.0])
+        mask = rng.random(shape) < special
+        values[mask] = rng.choice(edges, mask.sum())
+    x = values.astype(dt)
+    if layout == "F":
+        return np.ascontiguousarray(x.T).T
+    if layout == "strided":
+        wide = np.zeros((shape[0], 2 * shape[1] + 1), dt)
+        wide[:, 1::2] = x
+        return wide[:, 1::2]
+    if layout == "reversed":
+        return np.ascontiguousarray(x[::-1, ::-1])[::-1, ::-1]
+    return x
+
+
+def _check(got, a, b, out_dtype, bias=None, activation=None):
+    """`got` within the float32-accumulation bound of the float64 oracle, epilogue included."""
+    exact = testing.matmul_oracle(a, b)
+    bound = testing.matmul_bound(a, b, "float32")
+    if bias is not None or activation not in (None, "linear"):
+        pre = exact + (0 if bias is None else bias.astype(np.float64))
+        exact = reference.activation(pre, activation)
+        # the bias add and the float32 activation each cost a few float32 ulps; gelu's slope < 1.13
+        bound = 1.13 * bound + 8 * testing.ACCUMULATION_EPS * (np.abs(pre) + np.abs(exact))
+    bound = bound + testing.rounding_bound(exact, out_dtype)
+    assert got.dtype == dtypes.as_numpy(out_dtype)
+    testing.assert_within_bound(got, exact, bound, "gemm", dtype=out_dtype)
+
+
+@given(m=st.integers(0, 40), k=st.integers(0, 600), n=st.integers(0, 40),
+       dtype=st.sampled_from(INPUTS), out=st.sampled_from(["same", "float32"]),
+       layout_a=st.sampled_from(["C", "F", "strided", "reversed"]),
+       layout_b=st.sampled_from(["C", "F", "strided", "reversed"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_gemm_matches_oracle_for_any_shape_and_layout(m, k, n, dtype, out, layout_a, layout_b, seed):
+    rng = np.random.default_rng(seed)
+    a = _operand(rng, (m, k), dtype, layout_a)
+    b = _operand(rng, (k, n), dtype, layout_b)
+    out_dtype = dtype if out == "same" else out
+    _check(gemm.gemm(a, b, dtypes.as_numpy(out_dtype)), a, b, out_dtype)
+
+
+@given(dtype=st.sampled_from(INPUTS), special=st.sampled_from([0.02, 0.2]),
+       shape=st.tuples(st.integers(1, 20), st.integers(1, 300), st.integers(1, 40)),
+       seed=st.integers(0, 2**32 - 1))
+def test_gemm_edge_values(dtype, special, shape, seed):
+    """inf, nan, the largest finite value and subnormals propagate as in exact arithmetic."""
+    rng = np.random.default_rng(seed)
+    m, k, n = shape
+    a = _operand(rng, (m, k), dtype, "C", special)
+    b = _operand(rng, (k, n), dtype, "F", special)
+    _check(gemm.gemm(a, b, dtypes.as_numpy(dtype)), a, b, dtype)
+
+
+@pytest.mark.parametrize("dtype", INPUTS)
+@pytest.mark.parametrize("activation", [None, "linear", "relu", "sigmoid", "tanh", "gelu"])
+@pytest.mark.parametrize("shape", [(7, 5, 9), (50, 300, 70), (130, 260, 40)])
+def test_fused_bias_and_activation(dtype, activation, shape):
+    rng = np.random.default_rng(1)
+    m, k, n = shape
+    a, b = _operand(rng, (m, k), dtype, "C"), _operand(rng, (k, n), dtype, "C")
+    bias = rng.standard_normal(n).astype(np.float32)
+    for out_dtype in {dtype, "float32"}:
+        got = gemm.gemm(a, b, dtypes.as_numpy(out_dtype), bias=bias, activation=activation)
+        _check(got, a, b, out_dtype, bias, activation)
+
+
+@pytest.mark.parametrize("dtype", HALVES)
+def test_long_dot_of_ones_is_exact(dtype):
+    """10,000 ones sum to 10000: an fp16 accumulator would stop at 2048."""
+    ones = np.ones((3, 10_000), dtypes.as_numpy(dtype))
+    assert gemm.gemm(ones, ones.T, np.float32).tolist() == [[10_000.0] * 3] * 3
+    assert gemm.gemm(ones[:1], ones[:1].T, np.float16).item() == 10_000
+
+
+def test_fp16_sums_past_65504_overflow_only_at_the_final_rounding():
+    a = np.full((1, 4), 65504, np.float16)
+    b = np.array([[1.0], [1.0], [-1.0], [-1.0]], np.float16)
+    assert gemm.gemm(a, b, np.float16).item() == 0  # 65504 + 65504 is fine in float32
+    assert gemm.gemm(a, np.ones((4, 1), np.float16), np.float16).item() == np.inf
+    assert gemm.gemm(a, np.ones((4, 1), np.float16), np.float32).item() == 4 * 65504
+
+
+@pytest.mark.parametrize("dtype", INPUTS)
+def test_empty_and_zero_depth(dtype):
+    dt = dtypes.as_numpy(dtype)
+    assert gemm.gemm(np.ones((0, 3), dt), np.ones((3, 4), dt), dt).shape == (0, 4)
+    assert gemm.gemm(np.ones((2, 3), dt), np.ones((3, 0), dt), dt).shape == (2, 0)
+    got = gemm.gemm(np.ones((2, 0), dt), np.ones((0, 3), dt), dt, bias=np.array([1, -2, 3], np.float32),
+                    activation="relu")
+    assert got.tolist() == [[1.0, 0.0, 3.0]] * 2
+
+
+@pytest.mark.parametrize("dtype", INPUTS)
+def test_packed_weights_give_the_same_result(dtype):
+    rng = np.random.default_rng(2)
+    a, b = _operand(rng, (70, 300), dtype, "C"), _operand(rng, (300, 50), dtype, "F")
+    packed = gemm.pack_b(b)
+    assert "shape=(300, 50)" in repr(packed)
+    np.testing.assert_array_equal(gemm.gemm(a, packed, np.float32), gemm.gemm(a, b, np.float32))
+
+
+def test_mixed_input_dtypes():
+    rng = np.random.default_rng(3)
+    a, b = _operand(rng, (9, 20), "float16", "C"), _operand(rng, (20, 11), "bfloat16", "C")
+    _check(gemm.gemm(a, b, np.float32), a, b, "float32")
+
+
+def test_inputs_are_not_modified_and_may_be_read_only():
+    rng = np.random.default_rng(4)
+    a, b = _operand(rng, (30, 40), "float16", "C"), _operand(rng, (40, 20), "float16", "F")
+    a_copy, b_copy = a.copy(), b.copy()
+    a.flags.writeable = b.flags.writeable = False
+    gemm.gemm(a, b, np.float16, bias=np.ones(20, np.float32), activation="relu")
+    np.testing.assert_array_equal(a, a_copy)
+    np.testing.assert_array_equal(b, b_copy)
+
+
+def test_writes_into_a_strided_output():
+    rng = np.random.default_rng(5)
+    a, b = _operand(rng, (20, 300), "bfloat16", "C"), _operand(rng, (300, 6), "bfloat16", "C")
+    wide = np.full((20, 10), 7.0, dtypes.bfloat16)
+    gemm.gemm(a, b, dtypes.bfloat16, out=wide[:, 2:8])
+    _check(wide[:, 2:8], a, b, "bfloat16")
+    assert (wide[:, :2].astype(np.float32) == 7).all() and (wide[:, 8:].astype(np.float32) == 7).all()
+
+
+def test_packed_b_rejects_what_it_cannot_pack():
+    with pytest.raises(ValueError, match="Received shape \\(3,\\), dtype float16"):
+        gemm.pack_b(np.ones(3, np.float16))
+    with pytest.raises(ValueError, match="dtype int32"):
+        gemm.pack_b(np.ones((3, 3), np.int32))
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((5,), (5,)), ((5,), (5, 3)), ((4, 5), (5,)), ((2, 4, 5), (5, 3)), ((2, 1, 4, 5), (3, 5, 6)),
+    ((1, 4, 5), (3, 5, 6)),
+])
+def test_backend_matmul_numpy_shape_rules(a_shape, b_shape):
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal(a_shape).astype(np.float16)
+    b = rng.standard_normal(b_shape).astype(np.float16)
+    got = backend_matmul(a, b, np.float16)
+    exact = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    assert got.shape == exact.shape and got.dtype == np.float16
+    np.testing.assert_allclose(got.astype(np.float64), exact, rtol=2e-3, atol=2e-3)
+
+
+def test_backend_matmul_transposed_views_of_batches():
+    """The backward pass's ``a.T @ g`` and ``g @ b.T`` on batched views, without copies."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((3, 40, 30)).astype(dtypes.bfloat16)
+    g = rng.standard_normal((3, 40, 20)).astype(dtypes.bfloat16)
+    got = backend_matmul(a.transpose(0, 2, 1), g, np.float32)
+    exact = np.matmul(a.astype(np.float64).transpose(0, 2, 1), g.astype(np.float64))
+    np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-5)

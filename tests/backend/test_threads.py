@@ -1,0 +1,79 @@
+"""The CPU kernels' threads: concurrent Python threads, forked children, the thread count."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from nbmp.backend.cpu import gemm, threads
+from nbmp.backend.cpu.cast import PARALLEL_MIN, cast
+
+# Large enough for the parallel path of both kernels.
+A = np.ones((200, 300), np.float16)
+B = np.ones((300, 150), np.float16)
+BIG = np.linspace(-60_000, 60_000, 2 * PARALLEL_MIN, dtype=np.float32)
+
+
+def _products_are_right() -> bool:
+    return bool((gemm.gemm(A, B, np.float32) == 300).all()
+                and (cast(BIG, np.float16) == BIG.astype(np.float16)).all())
+
+
+def test_kernels_from_four_python_threads_at_once():
+    assert gemm.gemm(A, B, np.float32).size > gemm.SERIAL_MAX ** 0.5  # the parallel path
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def work():
+        barrier.wait()
+        results.extend(_products_are_right() for _ in range(10))
+
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert results == [True] * 40
+
+
+def _child(queue):
+    queue.put(_products_are_right())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fork on Windows")
+def test_kernels_in_a_forked_child_after_the_parent_used_them():
+    assert _products_are_right()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child, args=(queue,))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert queue.get(timeout=1) is True
+
+
+def test_thread_count_can_change_and_rejects_nonsense():
+    before = threads.get_num_threads()
+    try:
+        threads.set_num_threads(1)
+        assert _products_are_right()
+        threads.set_num_threads(3)
+        assert _products_are_right()
+    finally:
+        threads.set_num_threads(before)
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match=f"Received: {bad!r}"):
+            threads.set_num_threads(bad)
+
+
+def test_an_error_in_a_share_reaches_the_caller():
+    def share(th, nthreads):
+        if th == nthreads - 1:
+            raise ArithmeticError(f"share {th}")
+
+    with pytest.raises(ArithmeticError, match="share"):
+        threads.parallel(share, nthreads=2)
