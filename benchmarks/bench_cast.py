@@ -1,8 +1,8 @@
 """Bulk half-precision casts: nbmp's Numba kernels vs NumPy / ml_dtypes ``astype``.
 
 Run ``python benchmarks/bench_cast.py``. Each case is timed as a block (warm-up,
-then the median of repeats) with a pause between blocks, so thread pools do
-not interfere. Throughput counts elements converted per second, allocation of
+then the median of repeats, see ``_timing.Timer``) with a pause between blocks,
+so thread pools do not interfere. Throughput counts elements converted per second, allocation of
 the result included on both sides.
 """
 
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib
 import os
-import statistics
-import time
+
+import _timing  # first: clears the OpenBLAS overrides before NumPy loads
+
+# isort: split
 
 import llvmlite.binding as ll
 import ml_dtypes
@@ -30,15 +32,9 @@ PAUSE_S = 0.3
 
 
 def median_seconds(fn, repeats: int, warmup: int = 2) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls and a pause."""
+    timer = _timing.Timer(repeats=repeats, warmup=warmup, pause_s=PAUSE_S, budget_s=float("inf"))
+    return timer.block(fn).median
 
 
 def main() -> None:
@@ -56,9 +52,7 @@ def main() -> None:
         for name, src, dst in CASES:
             x = base.astype(src)
             t_nbmp = median_seconds(lambda x=x, dst=dst: cast_mod.cast(x, dst), repeats)
-            time.sleep(PAUSE_S)
             t_np = median_seconds(lambda x=x, dst=dst: x.astype(dst), repeats)
-            time.sleep(PAUSE_S)
             print(f"{n:>10}  {name:<12}{n / t_nbmp / 1e9:>14.2f}{n / t_np / 1e9:>16.2f}"
                   f"{t_np / t_nbmp:>7.1f}x")
 

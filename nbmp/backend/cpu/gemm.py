@@ -40,16 +40,29 @@ from numba.extending import overload
 
 from nbmp import dtypes
 from nbmp.backend.cpu import halfbits, simd, threads
-from nbmp.backend.cpu.halfbits import bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
-from nbmp.backend.cpu.simd import WIDTH, vadd, vbroadcast, vfma, vload, vload_bf16, vload_f16, vstore, vzero
+from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
+from nbmp.backend.cpu.simd import (
+    WIDTH,
+    vadd,
+    vbroadcast,
+    vfma,
+    vload,
+    vload_bf16,
+    vload_f16,
+    vmax,
+    vstore,
+    vstore_bf16,
+    vstore_f16,
+    vzero,
+)
 
 __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "gemm", "pack_b", "run"]
 
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-3/simd-1/halfbits-1"
-if KERNEL_VERSION != f"gemm-3/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
+KERNEL_VERSION = "gemm-4/simd-2/halfbits-1"
+if KERNEL_VERSION != f"gemm-4/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r} and "
@@ -289,16 +302,56 @@ def _kernel(kc, ap, ao, bp, bo, c, co, ldc, accumulate):
 
 # --- one thread's share ------------------------------------------------------
 
+def _store_f16(out16, at, v):
+    """``vstore_f16`` where the target converts in hardware (jit only)."""
+    raise NotImplementedError
+
+
+@overload(_store_f16, inline="always")
+def _ov_store_f16(out16, at, v):
+    if HARDWARE_F16:
+        return lambda out16, at, v: vstore_f16(out16, at, v)
+
+    def unreachable(out16, at, v):  # _update's element path converts halves on such targets
+        raise AssertionError("vector fp16 store without F16C")
+
+    return unreachable
+
+
+@njit(inline="always", **_OPTS)
+def _finish_vector(v, acc, add_acc, out16, out_kind, at, bias, jb, act):
+    """``act(v (+ acc[at:]) + bias[jb:])`` for one vector, stored to ``acc`` or ``out16`` at ``at``."""
+    if add_acc:
+        v = vadd(v, vload(acc, at))
+    if bias.size:
+        v = vadd(v, vload(bias, jb))
+    if act == 1:
+        v = vmax(v, vzero())
+    if out_kind == _F32:
+        vstore(acc, at, v)
+    elif out_kind == _F16:
+        _store_f16(out16, at, v)
+    else:
+        vstore_bf16(out16.view(np.int16), at, v)
+
+
 @njit(**_OPTS)
 def _update(tile, acc, add_acc, out16, out_kind, i, j, mr, nr, ldc, bias, act):
     """Finish a tile: ``act(tile (+ acc) + bias)`` to ``acc`` or, rounded, to ``out16``.
 
     ``tile`` is a kernel result (row stride NR); element ``(i, j)`` of ``acc``
     (float32) and ``out16`` (half bits) is at ``i * ldc + j``; ``out_kind``
-    picks the target.
+    picks the target. Full-width rows go in vectors where the conversion and
+    activation have vector forms; the rest element by element.
     """
+    vectors = nr == NR and act <= 1 and (out_kind != _F16 or HARDWARE_F16)
     for r in range(mr):
         row = (i + r) * ldc + j
+        if vectors:
+            _finish_vector(vload(tile, r * NR), acc, add_acc, out16, out_kind, row, bias, j, act)
+            _finish_vector(vload(tile, r * NR + WIDTH), acc, add_acc, out16, out_kind, row + WIDTH,
+                           bias, j + WIDTH, act)
+            continue
         for c in range(nr):
             v = tile[r * NR + c]
             if add_acc:

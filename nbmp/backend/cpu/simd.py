@@ -38,15 +38,16 @@ __all__ = [
     "vload_bf16",
     "vload_f16",
     "vmax",
-    "vprefetch",
     "vstore",
+    "vstore_bf16",
+    "vstore_f16",
     "vzero",
 ]
 
 
 #: Numba's cache hashes only the file of a cached function: bump this on any
 #: change here, and the modules caching kernels built on it change theirs too.
-KERNEL_VERSION = "simd-1"
+KERNEL_VERSION = "simd-2"
 
 
 def _target_features():
@@ -196,6 +197,51 @@ def vstore(typingctx, arr, i, v):
     return types.void(arr, i, v), codegen
 
 
+def _store_i16(context, builder, sig, args, halves):
+    """Store the ``<W x i16>`` value `halves` to ``arr[i:i+W]`` (a 16-bit array)."""
+    ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+    builder.store(halves, builder.bitcast(ptr, _LL_I16.as_pointer()), align=2)
+    return context.get_dummy_value()
+
+
+@intrinsic
+def vstore_f16(typingctx, arr, i, v):
+    """Round vector ``v`` to fp16 (nearest even) and store the bits to ``arr[i:i+W]`` (uint16).
+
+    Hardware conversion only (F16C's ``vcvtps2ph``): without it LLVM emits a libcall Numba
+    cannot link, so the intrinsic refuses to type (a compile error, not a crash) unless
+    ``HARDWARE_F16``; kernels use it behind ``@overload``s that check.
+    """
+    if not (HARDWARE_F16 and isinstance(arr, types.Array) and arr.dtype == types.uint16
+            and isinstance(i, types.Integer) and v == FloatVec):
+        return None
+
+    def codegen(context, builder, sig, args):
+        halves = builder.fptrunc(args[2], ir.VectorType(ir.HalfType(), WIDTH))
+        return _store_i16(context, builder, sig, args, builder.bitcast(halves, _LL_I16))
+
+    return types.void(arr, i, v), codegen
+
+
+@intrinsic
+def vstore_bf16(typingctx, arr, i, v):
+    """Round vector ``v`` to bf16 (nearest even, NaN kept quiet), store the bits to ``arr[i:i+W]`` (int16)."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int16 and isinstance(i, types.Integer)
+            and v == FloatVec):
+        return None
+
+    def codegen(context, builder, sig, args):
+        bits = builder.bitcast(args[2], _LL_I32)
+        odd = builder.and_(builder.lshr(bits, _splat(16)), _splat(1))
+        rounded = builder.lshr(builder.add(bits, builder.add(odd, _splat(0x7FFF))), _splat(16))
+        quiet = builder.or_(builder.lshr(bits, _splat(16)), _splat(0x40))
+        is_nan = builder.icmp_unsigned(">", builder.and_(bits, _splat(0x7FFFFFFF)), _splat(0x7F800000))
+        halves = builder.trunc(builder.select(is_nan, quiet, rounded), _LL_I16)
+        return _store_i16(context, builder, sig, args, halves)
+
+    return types.void(arr, i, v), codegen
+
+
 @intrinsic
 def vbroadcast(typingctx, arr, i):
     """A vector with every lane equal to ``arr[i]`` (1-D float32 array)."""
@@ -252,21 +298,3 @@ def vmax(typingctx, a, b):
         return _vector_intrinsic(builder, "maximum", args)
 
     return FloatVec(a, b), codegen
-
-
-@intrinsic
-def vprefetch(typingctx, arr, i):
-    """Hint the CPU to fetch the cache line of ``arr[i]`` (for writing) into L1."""
-    if not (_is_f32_array(arr) and isinstance(i, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
-        i8p = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        write, keep, data = (ir.Constant(_I32, v) for v in (1, 3, 1))
-        builder.call(fn, [builder.bitcast(ptr, i8p), write, keep, data])
-        return context.get_dummy_value()
-
-    return types.void(arr, i), codegen

@@ -1,0 +1,231 @@
+"""Half-precision matrix products: nbmp's kernels next to OpenBLAS sgemm, NumPy and torch.
+
+Run ``python benchmarks/bench_matmul.py`` from the repository root (``--quick`` for a short
+run, ``--help`` for the options). Columns, all in GFLOP/s (``2*M*N*K / t``):
+
+* ``sgemm f32``: ``a32 @ b32`` on the float32 data the half inputs are rounded from (OpenBLAS);
+* ``nbmp``: ``nbmp.ops.matmul`` / ``nbmp.ops.dense`` on nbmp Arrays made outside the timing;
+* ``np upcast``: ``(a.astype(float32) @ b.astype(float32)).astype(dtype)``, ml_dtypes for bf16;
+* ``torch``: ``torch.matmul`` on bfloat16 tensors (only when torch is importable).
+
+Ratios are speed ratios, nbmp over the other column: above 1 means nbmp is faster. The
+``dense`` rows (the non-square shapes) time ``relu(x @ kernel + bias)`` on every side: the
+public ``nbmp.ops.dense``, and, when the CPU backend offers one, its gemm with the kernel
+packed once beforehand (``packed`` rows; packing is not timed, as for a layer's weights).
+
+Every result of nbmp is checked once (outside the timing) against float32 arithmetic on the
+same half-precision inputs: ``check`` gives max|nbmp - ref| / max|ref|, and says ``MISMATCH``
+when that is beyond a loose bound (a few roundings of the dtype).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import _timing  # first: clears the OpenBLAS overrides before NumPy loads
+
+# isort: split
+
+import numpy as np
+
+DEFAULT_SHAPES = "512,1024,2048,256x1024x1024,64x784x512"
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """``"n"`` is the square ``(n, n, n)``; ``"MxKxN"`` is ``a`` (M, K) times ``b`` (K, N)."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 3
+    if len(parts) != 3 or min(parts) < 1:
+        raise SystemExit(f"--shapes: each shape must be N or MxKxN with positive sizes, got {text!r}")
+    return parts[0], parts[1], parts[2]
+
+
+@dataclass
+class Row:
+    shape: tuple[int, int, int]
+    op: str
+    dtype: str
+    f32: float | None = None
+    nbmp: float | None = None
+    upcast: float | None = None
+    torch: float | None = None
+    check: str = "-"
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, torch: Any) -> None:
+        self.args, self.torch = args, torch
+        self.timer = _timing.make_timer(args)
+        self.first_calls: list[tuple[str, str, str, float, float | None]] = []
+        self.seen: set[tuple[str, str]] = set()
+        self.notes: list[str] = []
+        self.rng = np.random.default_rng(0)
+
+    def seconds(self, key: str, flops: float, fn: Callable[[], Any]) -> float | None:
+        """The block's time, or None when ``key`` was already too slow at a smaller size."""
+        return self.timer.timed(key, flops, fn)
+
+    def nbmp_block(self, label: str, dtype: str, shape: str, flops: float, fn: Callable[[], Any],
+                   ref: np.ndarray) -> tuple[float | None, str]:
+        """First call (recorded once per kernel and dtype), correctness check, then the block."""
+        key = f"nbmp {label} {dtype}"
+        if self.timer.too_slow(key, flops):
+            return None, "skipped"
+        try:
+            t_first, result = _timing.first_call(fn)
+        except Exception as e:  # a kernel under construction: report, keep benchmarking
+            self.notes.append(f"{label} {dtype} {shape}: failed with {type(e).__name__}: {e}")
+            return None, "ERROR"
+        if hasattr(result, "numpy"):
+            result = result.numpy()
+        check = _timing.check_cell(_timing.rel_error(result, ref), dtype)
+        t = self.seconds(key, flops, fn)
+        if (label, dtype) not in self.seen:
+            self.seen.add((label, dtype))
+            self.first_calls.append((label, dtype, shape, t_first, t))
+        return t, check
+
+
+def gemm_backend() -> Any:
+    """The CPU backend's gemm module when it offers ``pack_b`` and ``gemm``, else None."""
+    try:
+        mod = importlib.import_module("nbmp.backend.cpu.gemm")
+    except ImportError:
+        return None
+    return mod if hasattr(mod, "pack_b") and hasattr(mod, "gemm") else None
+
+
+def run_shape(bench: Bench, nbmp: Any, gemm: Any, shape: tuple[int, int, int],
+              dtypes: list[str]) -> list[Row]:
+    m, k, n = shape
+    flops = 2.0 * m * n * k
+    label = f"{m}x{k}x{n}"
+    rng, torch = bench.rng, bench.torch
+    a32 = rng.standard_normal((m, k), dtype=np.float32)
+    b32 = rng.standard_normal((k, n), dtype=np.float32)
+    bias32 = rng.standard_normal(n, dtype=np.float32)
+
+    def gf(t: float | None) -> float | None:
+        return None if t is None else flops / t / 1e9
+
+    rows = []
+    t_sgemm = bench.seconds("sgemm f32", flops, lambda: a32 @ b32)
+    for dt in dtypes:
+        npdt = _timing.DTYPES[dt]
+        ah, bh = a32.astype(npdt), b32.astype(npdt)
+        ref = ah.astype(np.float32) @ bh.astype(np.float32)  # float32 rounding: far inside the bound
+        na, nb = nbmp.asarray(ah), nbmp.asarray(bh)
+        t_nbmp, check = bench.nbmp_block("matmul", dt, label, flops,
+                                         lambda na=na, nb=nb: nbmp.ops.matmul(na, nb), ref)
+        t_up = bench.seconds(f"numpy upcast matmul {dt}", flops, lambda ah=ah, bh=bh, npdt=npdt:
+                             (ah.astype(np.float32) @ bh.astype(np.float32)).astype(npdt))
+        t_torch = None
+        if torch is not None and dt == "bf16":
+            ta, tb = torch.from_numpy(a32).to(torch.bfloat16), torch.from_numpy(b32).to(torch.bfloat16)
+            t_torch = bench.seconds("torch matmul bf16", flops, lambda ta=ta, tb=tb: torch.matmul(ta, tb))
+        rows.append(Row(shape, "matmul", dt, gf(t_sgemm), gf(t_nbmp), gf(t_up), gf(t_torch), check))
+    if m == k == n:
+        return rows
+
+    # dense: relu(x @ kernel + bias), the float32 epilogue in place on the NumPy sides
+    def f32_dense() -> np.ndarray:
+        y = a32 @ b32
+        y += bias32
+        return np.maximum(y, 0, out=y)
+
+    t_f32 = bench.seconds("sgemm f32 dense", flops, f32_dense)
+    for dt in dtypes:
+        npdt = _timing.DTYPES[dt]
+        xh, kh, bh = a32.astype(npdt), b32.astype(npdt), bias32.astype(npdt)
+        ref = np.maximum(xh.astype(np.float32) @ kh.astype(np.float32) + bh.astype(np.float32), 0)
+        nx, nk, nbias = nbmp.asarray(xh), nbmp.asarray(kh), nbmp.asarray(bh)
+        t_nbmp, check = bench.nbmp_block(
+            "dense", dt, label, flops,
+            lambda nx=nx, nk=nk, nbias=nbias: nbmp.ops.dense(nx, nk, nbias, activation="relu"), ref)
+
+        def upcast_dense(xh=xh, kh=kh, bh=bh, npdt=npdt) -> np.ndarray:
+            y = xh.astype(np.float32) @ kh.astype(np.float32)
+            y += bh.astype(np.float32)
+            return np.maximum(y, 0, out=y).astype(npdt)
+
+        t_up = bench.seconds(f"numpy upcast dense {dt}", flops, upcast_dense)
+        t_torch = None
+        if torch is not None and dt == "bf16":
+            tx, tk, tbias = (torch.from_numpy(v).to(torch.bfloat16) for v in (a32, b32, bias32))
+            t_torch = bench.seconds("torch dense bf16", flops,
+                                    lambda tx=tx, tk=tk, tbias=tbias: torch.relu(torch.addmm(tbias, tx, tk)))
+        rows.append(Row(shape, "dense", dt, gf(t_f32), gf(t_nbmp), gf(t_up), gf(t_torch), check))
+        if gemm is None:
+            continue
+        try:
+            t_pack, packed = _timing.first_call(lambda kh=kh: gemm.pack_b(kh))
+        except Exception as e:  # a backend under construction: report, keep going
+            bench.notes.append(f"gemm.pack_b {dt} {label}: failed with {type(e).__name__}: {e}")
+            continue
+        if ("pack_b", dt) not in bench.seen:
+            bench.seen.add(("pack_b", dt))
+            bench.first_calls.append(("pack_b", dt, f"{k}x{n}", t_pack, None))
+        bias_acc = bh.astype(np.float32)
+        t_packed, check = bench.nbmp_block(
+            "dense packed", dt, label, flops,
+            lambda xh=xh, packed=packed, npdt=npdt, bias_acc=bias_acc:
+                gemm.gemm(xh, packed, npdt, bias_acc, "relu"), ref)
+        rows.append(Row(shape, "dense packed", dt, gf(t_f32), gf(t_packed), gf(t_up), gf(t_torch), check))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _timing.add_common_options(parser, DEFAULT_SHAPES,
+                               "comma-separated N (square) or MxKxN; the non-square ones also get dense rows")
+    args = _timing.parse_args(parser, argv)
+    shapes = [parse_shape(s) for s in args.shapes.split(",") if s.strip()]
+
+    t_import, nbmp = _timing.first_call(lambda: importlib.import_module("nbmp"))
+    gemm = gemm_backend()
+    torch, torch_line = _timing.import_torch(args.no_torch)
+    _timing.describe_machine([torch_line, f"nbmp {nbmp.__version__}; {_timing.settings_line(args)}"])
+    bench = Bench(args, torch)
+    bench.first_calls.append(("import nbmp", "-", "-", t_import, None))
+
+    t0 = time.perf_counter()
+    rows = [row for shape in shapes for row in run_shape(bench, nbmp, gemm, shape, args.dtypes)]
+
+    print(f"\nGFLOP/s ({args.stat} of each block; ratios are nbmp's speed over the other column's)")
+    table = [[f"{r.shape[0]}x{r.shape[1]}x{r.shape[2]}", r.op, r.dtype,
+              _timing.fmt_rate(r.f32), _timing.fmt_rate(r.nbmp), _timing.fmt_rate(r.upcast),
+              _timing.fmt_rate(r.torch),
+              _timing.fmt_ratio(r.nbmp, r.f32), _timing.fmt_ratio(r.nbmp, r.upcast),
+              _timing.fmt_ratio(r.nbmp, r.torch), r.check]
+             for r in rows]
+    _timing.print_table(["M x K x N", "op", "dtype", "sgemm f32", "nbmp", "np upcast", "torch bf16",
+                         "nbmp/sgemm", "nbmp/upcast", "nbmp/torch", "check"], table, left=3)
+    print("dense rows: relu(x @ kernel + bias) on every side (sgemm f32 = float32 matmul plus the "
+          "epilogue in NumPy);\n  packed rows: the backend gemm with the kernel packed beforehand.")
+    if gemm is None:
+        print("  (no packed rows: this nbmp's CPU backend has no gemm.pack_b)")
+    if torch is None:
+        print(f"  {torch_line}")
+
+    print("\nnbmp first calls (compilation or on-disk cache load) vs the steady state:")
+    _timing.print_table(
+        ["kernel", "dtype", "shape", "first call", "steady"],
+        [[label, dt, shape, _timing.fmt_seconds(t_first), _timing.fmt_seconds(steady)]
+         for label, dt, shape, t_first, steady in bench.first_calls], left=3)
+    for note in bench.notes + bench.timer.skipped:
+        print(f"note: {note}")
+    _timing.print_footer(t0)
+
+
+if __name__ == "__main__":
+    main()
