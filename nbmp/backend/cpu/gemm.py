@@ -20,10 +20,11 @@ The structure is BLIS's (Van Zee & van de Geijn, 2015), written in Numba:
 matrix of an NHWC image (``conv.py``): the packer reads the patch rows straight
 from the image, so the patch matrix never exists in memory.
 
-Threads: one parallel region per call; each thread owns a slab of whole output
-tiles (rows, or columns when that balances better) and packs what its slab
-needs (``threads.parallel`` runs the shares). Small products run in the
-calling thread alone. ``PackedB`` keeps a packed ``b`` (a weight matrix) for
+Threads (``threads.parallel`` runs the shares): all threads first pack ``b``
+together, each its share of micro-panels; then each thread computes a slab of
+whole output tiles (rows, or columns when that balances better), packing the
+slivers of ``a`` it needs. Small products run in the calling thread alone,
+packing ``b`` one KC block at a time. ``PackedB`` keeps a packed ``b`` (a weight matrix) for
 reuse across calls.
 
 Halves reach the kernels as 16-bit integer views: fp16 as ``uint16``, bf16 as
@@ -61,8 +62,8 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-4/simd-2/halfbits-1"
-if KERNEL_VERSION != f"gemm-4/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
+KERNEL_VERSION = "gemm-5/simd-2/halfbits-1"
+if KERNEL_VERSION != f"gemm-5/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r} and "
@@ -245,11 +246,16 @@ def _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
 
 
 @njit(**_OPTS)
-def _pack_b_all(b, off, rs, cs, k, n, bp):
-    """The whole of ``b`` (K, N) packed: block ``p0`` of panel ``t`` at ``p0 * Npad + t * kc * NR``."""
+def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, bp):
+    """Thread ``th``'s share of packing all of ``b`` (K, N): its micro-panels, every KC block.
+
+    Block ``p0`` of panel ``t`` lands at ``p0 * Npad + t * kc * NR`` (the ``PackedB`` layout).
+    """
     npad = _round_up(n, NR)
+    t_lo, t_hi = _share(th, nthreads, npad // NR)
     for p0 in range(0, k, KC):
-        _pack_b(b, off, rs, cs, n, 0, npad // NR, p0, min(KC, k - p0), bp, p0 * npad)
+        kc = min(KC, k - p0)
+        _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, p0 * npad + t_lo * kc * NR)
 
 
 # --- micro-kernel ----------------------------------------------------------
@@ -482,7 +488,8 @@ class PackedB:
         self.data = np.empty(k * -(-n // NR) * NR, np.float32)
         if self.data.size:
             buf, off, rs, cs = strided(b)
-            _pack_b_all(buf, off, rs, cs, k, n, self.data)
+            threads.parallel(_pack_b_share, buf, off, rs, cs, k, n, self.data,
+                             nthreads=1 if self.data.size <= SERIAL_MAX // 64 else None)
 
     def __repr__(self) -> str:
         return f"<PackedB shape={self.shape} dtype={self.dtype}>"
@@ -513,6 +520,9 @@ def run(akind: int, x: np.ndarray, geo: np.ndarray, m: int, b: np.ndarray | Pack
     else:
         acc = np.empty((m - 1) * ldc + n if k > KC else 0, np.float32)
         out16 = flat.view(np.uint16)
+    serial = m * n * k <= SERIAL_MAX or threads.get_num_threads() == 1
+    if not serial and not isinstance(b, PackedB):
+        b = PackedB(b)  # packed once, by all threads, rather than by each thread for its slab
     if isinstance(b, PackedB):
         packed, (bbuf, boff, brs, bcs) = b.data, (np.empty(0, np.float32), 0, 0, 0)
     else:
@@ -520,7 +530,7 @@ def run(akind: int, x: np.ndarray, geo: np.ndarray, m: int, b: np.ndarray | Pack
     bias32 = np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
     act = ACTIVATIONS[activation]
     args = (akind, x, geo, bbuf, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias32, act)
-    threads.parallel(_thread, *args, nthreads=1 if m * n * k <= SERIAL_MAX else None)
+    threads.parallel(_thread, *args, nthreads=1 if serial else None)
 
 
 def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | None = None,
