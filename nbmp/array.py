@@ -13,11 +13,16 @@ array([[inf, inf],
        [inf, inf]], dtype=float16)
 >>> (x @ x).dtype
 dtype('float16')
+
+On a ``"cuda"`` device (see ``nbmp.devices()``) the data lives in GPU memory, CuPy arrays (NumPy
+arrays under the CUDA simulator); ``.to()`` and ``.numpy()`` are the explicit transfers, and
+``np.asarray`` of a "cuda" Array raises instead of copying silently.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -35,12 +40,16 @@ class Array:
     # NumPy defers binary operators to Array's reflected ones (ndarray + Array -> Array).
     __array_priority__ = 100
 
-    def __init__(self, data: np.ndarray, device: str = "cpu") -> None:
-        if not isinstance(data, np.ndarray):
-            raise TypeError(f"Array wraps a NumPy array; use nbmp.asarray(). Received: {type(data)}")
+    def __init__(self, data: Any, device: str = "cpu") -> None:
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"Unknown device {device!r}. Valid: 'cpu', 'cuda'")
+        if not isinstance(data, np.ndarray) and (device == "cpu" or not _is_cupy(data)):
+            raise TypeError(f"Array wraps a NumPy array (or a CuPy array on 'cuda'); use "
+                            f"nbmp.asarray(). Received: {type(data)} for device {device!r}")
         dtypes.canonical_name(data.dtype)  # rejects unsupported dtypes with a clear error
         view = data.view()
-        view.flags.writeable = False
+        if isinstance(view, np.ndarray):
+            view.flags.writeable = False
         self._data = view
         self._device = device
 
@@ -67,7 +76,7 @@ class Array:
 
     @property
     def device(self) -> str:
-        """Where the data lives: ``"cpu"``."""
+        """Where the data lives: ``"cpu"`` or ``"cuda"``."""
         return self._device
 
     @property
@@ -77,18 +86,46 @@ class Array:
 
     # ---- conversion --------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        """A writable NumPy copy of the data."""
-        return self._data.copy()
+        """A writable NumPy copy of the data (copied from the GPU for a "cuda" Array)."""
+        if self._device == "cpu":
+            return self._data.copy()
+        from nbmp.backend.cuda.storage import to_host
+
+        return to_host(self._data)
+
+    def to(self, device: str) -> Array:
+        """This array on `device` (``"cpu"`` or ``"cuda"``): itself if already there, else a copy.
+
+        >>> x = asarray([1.0, 2.0])
+        >>> x.to("cpu") is x
+        True
+        """
+        target = check_device(device)
+        if target == self._device:
+            return self
+        if target == "cpu":
+            return Array(self.numpy(), "cpu")
+        from nbmp.backend.cuda.storage import to_device
+
+        return Array(to_device(self._data), "cuda")
 
     def tolist(self) -> Any:
         """The values as (nested lists of) Python numbers."""
-        return self._data.tolist()
+        return self._host().tolist()
 
     def astype(self, dtype: Any) -> Array:
         """This array cast to `dtype` (rounded to nearest even)."""
         return _ops.cast(self, dtype)
 
+    def _host(self) -> np.ndarray:
+        """The data as a NumPy array: the storage itself on the CPU, a copy from a GPU."""
+        return self._data if self._device == "cpu" else self.numpy()
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if self._device != "cpu":
+            raise TypeError(f"An Array on the {self._device!r} device is not converted to NumPy "
+                            "implicitly (that would be a hidden copy from the GPU). Call x.numpy(), "
+                            "or x.to('cpu') for an Array.")
         data = self._data
         if dtype is not None and np.dtype(dtype) != data.dtype:
             if copy is False:
@@ -96,8 +133,26 @@ class Array:
             return data.astype(dtype)
         return data.copy() if copy else data
 
-    def __dlpack__(self, **kwargs: Any) -> Any:
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        """The CUDA Array Interface (version 3) of a "cuda" Array, so Numba kernels, CuPy and
+        PyTorch can read it in place. Not for bfloat16, which the interface cannot describe.
+        Under the simulator the pointer is the NumPy storage's host address."""
+        if self._device != "cuda":
+            raise AttributeError(f"__cuda_array_interface__: the Array is on {self._device!r}; "
+                                 "move it with x.to('cuda')")
         if self.dtype == dtypes.bfloat16:
+            raise AttributeError("__cuda_array_interface__ cannot describe bfloat16 (no typestr "
+                                 "for it); export x.astype('float32'), or use DLPack")
+        if not isinstance(self._data, np.ndarray):
+            return self._data.__cuda_array_interface__
+        host = self._data.__array_interface__
+        return {"shape": self.shape, "typestr": host["typestr"], "data": (host["data"][0], True),
+                "strides": None if self._data.flags.c_contiguous else self._data.strides,
+                "version": 3}
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        if self.dtype == dtypes.bfloat16 and isinstance(self._data, np.ndarray):
             raise BufferError(
                 "bfloat16 Arrays cannot be exported through DLPack from NumPy storage. "
                 "Use x.numpy().view(np.uint16) for the raw bits."
@@ -108,19 +163,21 @@ class Array:
         return self._data.__dlpack_device__()
 
     def __bool__(self) -> bool:
-        return bool(self._data)
+        return bool(self._host())
 
     def __float__(self) -> float:
-        return float(self._data)
+        return float(self._host())
 
     def __int__(self) -> int:
-        return int(self._data)
+        return int(self._host())
 
     def __index__(self) -> int:
-        return self._data.__index__()
+        return self._host().__index__()
 
     def __len__(self) -> int:
-        return len(self._data)
+        if not self.shape:
+            raise TypeError("len() of a 0-d Array")
+        return self.shape[0]
 
     def __iter__(self) -> Iterator[Array]:
         for i in range(len(self)):
@@ -183,7 +240,7 @@ class Array:
 
     # ---- display -----------------------------------------------------------------------
     def __repr__(self) -> str:
-        body = np.array2string(self._data, separator=", ", prefix="Array(", threshold=200)
+        body = np.array2string(self._host(), separator=", ", prefix="Array(", threshold=200)
         return f"Array({body}, dtype={self.dtype.name}, device={self._device!r})"
 
     def _repr_html_(self) -> str:
@@ -194,26 +251,44 @@ def asarray(x: Any, dtype: Any = None, device: str | None = None) -> Array:
     """An Array from an Array, a Variable, a NumPy array, a nested list or a Python scalar.
 
     Python floats become ``floatx()`` (float32 by default) unless `dtype` says otherwise;
-    NumPy arrays keep their dtype and are not copied when no cast is needed.
+    NumPy arrays keep their dtype and are not copied when no cast is needed. An explicit
+    `device` moves the data there (``x.to(device)``); by default an Array stays where it is and
+    anything else goes to the CPU.
 
     >>> asarray([1, 2.5], dtype="bfloat16")
     Array([1, 2.5], dtype=bfloat16, device='cpu')
+    >>> asarray([1.0], device="gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown device 'gpu'. Valid: 'cpu', 'cuda'. Received: device='gpu' (of type str)
     """
-    target_device = check_device(device if device is not None else getattr(x, "device", "cpu"))
+    if device is not None:
+        check_device(device)
     if isinstance(x, Array) or hasattr(x, "_nbmp_array"):
         arr = x if isinstance(x, Array) else x._nbmp_array()
-        if target_device != arr.device:
-            raise ValueError(f"Moving data from {arr.device!r} to {target_device!r} is not supported")
-        return arr if dtype is None else _ops.cast(arr, dtype)
-    if isinstance(x, np.ndarray | np.generic):
-        data = np.asarray(x)
+    elif isinstance(x, np.ndarray | np.generic):
+        arr = Array(np.asarray(x))
+    elif _is_cupy(x):
+        arr = Array(x, check_device("cuda"))
     else:
-        data = _from_python(x, dtype)
-    if dtype is not None:
-        target = dtypes.as_numpy(dtype)
-        if data.dtype != target:
-            return _ops.cast(Array(data, target_device), target)
-    return Array(data, target_device)
+        arr = Array(_from_python(x, dtype))
+    if device is not None:
+        arr = arr.to(device)
+    return arr if dtype is None or arr.dtype == dtypes.as_numpy(dtype) else _ops.cast(arr, dtype)
+
+
+def _is_cupy(x: Any) -> bool:
+    """Whether `x` is a CuPy array (checked without importing CuPy)."""
+    return type(x).__module__.split(".")[0] == "cupy" and hasattr(x, "__cuda_array_interface__")
+
+
+def array_module(x: Array) -> ModuleType:
+    """The array module of `x`'s storage: NumPy, or CuPy for a "cuda" Array on a GPU."""
+    if isinstance(x._data, np.ndarray):
+        return np
+    import cupy
+
+    return cupy
 
 
 def _from_python(x: Any, dtype: Any) -> np.ndarray:
@@ -238,7 +313,7 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
 
 
 def _html_summary(x: Array) -> str:
-    data = x._data
+    data = x._host()
     stats = ""
     if data.size and dtypes.is_floating(data.dtype):
         f = data.astype(np.float64)

@@ -57,6 +57,8 @@ class Variable:
         name: a name such as ``"dense/kernel"``.
         trainable: whether optimizers update it.
         autocast: whether it reads in the active autocast dtype inside a layer's call.
+        device: where the value lives (``"cpu"`` or ``"cuda"``); default: where `initial_value`
+            is (the CPU for NumPy arrays and Python values). Assigned values are moved there.
 
     >>> v = Variable(1.0)
     >>> v.assign_add(2.0).numpy()
@@ -64,8 +66,8 @@ class Variable:
     """
 
     def __init__(self, initial_value: Any, dtype: Any = None, name: str = "variable",
-                 trainable: bool = True, autocast: bool = True) -> None:
-        value = asarray(initial_value, dtype=dtype)
+                 trainable: bool = True, autocast: bool = True, device: str | None = None) -> None:
+        value = asarray(initial_value, dtype=dtype, device=device)
         self._value = value
         self._name = str(name)
         self.trainable = bool(trainable)
@@ -115,6 +117,7 @@ class Variable:
 
     @property
     def device(self) -> str:
+        """Where the value lives: ``"cpu"`` or ``"cuda"``."""
         return self._value.device
 
     def numpy(self) -> np.ndarray:
@@ -129,8 +132,9 @@ class Variable:
 
     # ---- writing ------------------------------------------------------------------------
     def assign(self, value: Any) -> Variable:
-        """Replace the stored value (cast to the stored dtype, at full precision)."""
-        new = asarray(value)
+        """Replace the stored value (cast to the stored dtype, at full precision, and moved to the
+        variable's device)."""
+        new = asarray(value, device=self.device)
         if new.shape != self.shape:
             raise ValueError(f"Cannot assign a value of shape {new.shape} to variable "
                              f"{self._name!r} of shape {self.shape}")

@@ -1,7 +1,8 @@
-"""Compute backends: ``reference`` (the float64 oracle) and ``cpu`` (Numba kernels).
+"""Compute backends: ``reference`` (the float64 oracle), ``cpu`` and ``cuda`` (Numba kernels).
 
-Backends take and return NumPy arrays and know nothing of policies or layers; ``nbmp.ops``
-validates arguments and picks the backend for an Array's device.
+Backends take and return the storage arrays of one device (NumPy on the CPU; CuPy on a GPU, or
+NumPy under the CUDA simulator) and know nothing of policies or layers; ``nbmp.ops`` validates
+arguments and picks the backend for an Array's device. The CUDA backend is imported on first use.
 """
 
 from __future__ import annotations
@@ -12,9 +13,16 @@ __all__ = ["for_device"]
 
 
 def for_device(device: str) -> ModuleType:
-    """The backend module that computes on `device`."""
+    """The backend module that computes on `device` (``"cpu"`` or ``"cuda"``)."""
     if device == "cpu":
         from nbmp.backend import cpu
 
         return cpu
-    raise ValueError(f"No backend for device {device!r}")
+    if device == "cuda":
+        from nbmp.devices import check_device
+
+        check_device(device)  # a clear error before numba.cuda is imported
+        from nbmp.backend import cuda
+
+        return cuda
+    raise ValueError(f"No backend for device {device!r}. Valid: 'cpu', 'cuda'")

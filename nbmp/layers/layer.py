@@ -183,7 +183,8 @@ class Layer:
             raise ValueError(f"Initializer {initializer!r} returned shape "
                              f"{getattr(value, 'shape', None)}; expected {shape}")
         variable = Variable(value, dtype=dtype_name, name=f"{self.name}/{name or 'weight'}",
-                            trainable=trainable, autocast=autocast)
+                            trainable=trainable, autocast=autocast,
+                            device=getattr(self, "_build_device", "cpu"))
         self._own_weights.append(variable)
         return variable
 
@@ -205,7 +206,7 @@ class Layer:
             kwargs = _map_arrays(kwargs, cast_to)
             input_shape = _shapes(args[0] if args else first)
             if not self.built:
-                self._build_once(input_shape)
+                self._build_once(input_shape, _input_device(args[0] if args else first))
             if self.input_spec is not None:
                 self.input_spec.check(self.name, input_shape)
             with self._autocast():
@@ -237,14 +238,18 @@ class Layer:
             return None
         return compute
 
-    def _build_once(self, input_shape: Any) -> None:
+    def _build_once(self, input_shape: Any, device: str) -> None:
+        """Build with the weights on `device`, the first input's device."""
         created = len(self._own_weights)
+        self._build_device = device
         try:
             with autocast_scope(None):
                 self.build(input_shape)
         except BaseException:
             del self._own_weights[created:]  # no half-built layer
             raise
+        finally:
+            del self._build_device
         self.built = True
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
@@ -313,6 +318,11 @@ def _leaves(tree: Any) -> Iterator[Any]:
             yield from _leaves(v)
     else:
         yield tree
+
+
+def _input_device(first: Any) -> str:
+    """The device of the first Array in `first` (the CPU if there is none)."""
+    return next((leaf.device for leaf in _leaves(first) if isinstance(leaf, Array)), "cpu")
 
 
 def _input_dtype(first: Any, floating_only: bool) -> str | None:

@@ -1,14 +1,15 @@
-"""What every op shares: turning arguments into Arrays, picking the backend, elementwise rules."""
+"""What every op shares: turning arguments into Arrays, picking the backend and the array module
+(NumPy or CuPy, which mirror each other) for the operands' device, elementwise rules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from nbmp import dtypes
-from nbmp.array import Array, asarray
+from nbmp.array import Array, array_module, asarray
 from nbmp.backend import for_device
 
 
@@ -34,8 +35,16 @@ def common_device(*arrays: Any) -> str:
     """The one device shared by the Arrays in `arrays` (scalars ignored)."""
     found = {a.device for a in arrays if isinstance(a, Array)}
     if len(found) > 1:
-        raise ValueError(f"Operands live on different devices: {sorted(found)}. Move them with .to()")
+        shapes = ", ".join(f"{a.shape} on {a.device!r}" for a in arrays if isinstance(a, Array))
+        raise ValueError(f"Operands live on different devices: {shapes}. nbmp never copies between "
+                         "devices implicitly: move them to one with x.to('cuda') or x.to('cpu')")
     return found.pop() if found else "cpu"
+
+
+def xp(*arrays: Any) -> ModuleType:
+    """The array module (NumPy or CuPy) of the operands' storage."""
+    common_device(*arrays)
+    return next((array_module(a) for a in arrays if isinstance(a, Array)), np)
 
 
 def backend(*arrays: Any) -> Any:
@@ -53,9 +62,9 @@ def wrap(data: np.ndarray, like: Any) -> Array:
     return Array(data, common_device(*like) if isinstance(like, tuple) else like.device)
 
 
-def elementwise(fn: Callable[..., np.ndarray], *args: Any, out_dtype: str | None = None,
+def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
                 names: tuple[str, ...] = ("x", "y")) -> Array:
-    """Apply a NumPy function elementwise with nbmp's rules.
+    """Apply the NumPy (or, on a GPU, CuPy) function `fn_name` elementwise with nbmp's rules.
 
     Result dtype by ``nbmp.dtypes.result_type`` (NEP 50, bfloat16-aware) unless `out_dtype`
     is given; 16-bit floats are computed in float32 and rounded once.
@@ -63,10 +72,10 @@ def elementwise(fn: Callable[..., np.ndarray], *args: Any, out_dtype: str | None
     ops = tuple(operand(a, n) for a, n in zip(args, names))
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
-    be = backend(*ops)
+    be, mod = backend(*ops), xp(*ops)
     values = [_in_dtype(be, a._data, work) if isinstance(a, Array) else a for a in ops]
     with np.errstate(all="ignore"):
-        result = np.asarray(fn(*values))
+        result = mod.asarray(getattr(mod, fn_name)(*values))
     if result.dtype != dtypes.as_numpy(out):
         result = be.cast(result, out)
     return wrap(result, ops)

@@ -10,7 +10,7 @@ import numpy as np
 from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.backend.reference import ACTIVATIONS as FUSABLE
-from nbmp.ops._core import as_array, backend, work_dtype, wrap
+from nbmp.ops._core import as_array, backend, work_dtype, wrap, xp
 
 __all__ = ["relu", "sigmoid", "tanh", "gelu", "softmax", "linear", "get", "FUSABLE"]
 
@@ -59,11 +59,11 @@ def softmax(x: Any, axis: int = -1) -> Array:
     x = as_array(x)
     if not dtypes.is_floating(x.dtype):
         raise TypeError(f"softmax needs a floating input. Received dtype {x.dtype.name}")
-    be = backend(x)
+    be, mod = backend(x), xp(x)
     work = be.cast(x._data, work_dtype(x.dtype))
     with np.errstate(all="ignore"):
-        e = np.exp(work - np.max(work, axis=axis, keepdims=True))
-        y = e / np.sum(e, axis=axis, keepdims=True)
+        e = mod.exp(work - mod.max(work, axis=axis, keepdims=True))
+        y = e / mod.sum(e, axis=axis, keepdims=True)
     return wrap(be.cast(y, x.dtype), x)
 
 

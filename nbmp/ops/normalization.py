@@ -8,7 +8,7 @@ import numpy as np
 
 from nbmp import dtypes
 from nbmp.array import Array
-from nbmp.ops._core import as_array, backend, work_dtype, wrap
+from nbmp.ops._core import as_array, backend, is_weak_scalar, work_dtype, wrap, xp
 
 Axes = int | tuple[int, ...]
 
@@ -24,11 +24,12 @@ def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
     x = as_array(x)
     if not dtypes.is_floating(x.dtype):
         raise TypeError(f"moments needs a floating input. Received dtype {x.dtype.name}")
+    mod = xp(x)
     data = backend(x).cast(x._data, work_dtype(x.dtype))
-    mean = np.mean(data, axis=axes, keepdims=True)
-    variance = np.mean(np.square(data - mean), axis=axes, keepdims=True)
+    mean = mod.mean(data, axis=axes, keepdims=True)
+    variance = mod.mean(mod.square(data - mean), axis=axes, keepdims=True)
     if not keepdims:
-        mean, variance = np.squeeze(mean, axis=axes), np.squeeze(variance, axis=axes)
+        mean, variance = mod.squeeze(mean, axis=axes), mod.squeeze(variance, axis=axes)
     return wrap(mean, x), wrap(variance, x)
 
 
@@ -37,14 +38,18 @@ def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any =
     """``(x - mean) / sqrt(variance + epsilon) * scale + offset`` in float32, rounded once to
     x's dtype. Statistics and parameters broadcast against `x`."""
     x = as_array(x)
-    be = backend(x)
+    be, mod = backend(x), xp(x)
     work = work_dtype(x.dtype)
 
     def f(v: Any) -> Any:
-        return None if v is None else be.cast(as_array(v)._data, work)
+        if v is None:
+            return None
+        v = as_array(v) if not is_weak_scalar(v) else as_array(v).to(x.device)
+        xp(x, v)  # one device
+        return be.cast(v._data, work)
 
     with np.errstate(all="ignore"):
-        y = (be.cast(x._data, work) - f(mean)) / np.sqrt(f(variance) + work.type(epsilon))
+        y = (be.cast(x._data, work) - f(mean)) / mod.sqrt(f(variance) + work.type(epsilon))
         if scale is not None:
             y = y * f(scale)
         if offset is not None:

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from nbmp import dtypes
 from nbmp.array import Array
-from nbmp.ops._core import as_array, backend, work_dtype, wrap
+from nbmp.ops._core import as_array, backend, work_dtype, wrap, xp
 from nbmp.ops.conv import PADDINGS, pair, same_padding
 
 
-def _windows(data: np.ndarray, pool: tuple[int, int], strides: tuple[int, int],
-             padding: str, fill: float) -> np.ndarray:
-    """(N, OH, OW, C, ph, pw) windows of NHWC `data`, padded with `fill` for "same"."""
+def _windows(mod: ModuleType, data: Any, pool: tuple[int, int], strides: tuple[int, int],
+             padding: str, fill: float) -> Any:
+    """(N, OH, OW, C, ph, pw) windows of NHWC `data`, padded with `fill` for "same"; `mod` is
+    the array module (NumPy or CuPy)."""
     if padding == "same":
         pads = (same_padding(data.shape[1], pool[0], strides[0], 1),
                 same_padding(data.shape[2], pool[1], strides[1], 1))
-        data = np.pad(data, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
+        data = mod.pad(data, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
     if data.shape[1] < pool[0] or data.shape[2] < pool[1]:
-        return np.empty((data.shape[0], 0, 0, data.shape[3]) + pool, data.dtype)
-    views = np.lib.stride_tricks.sliding_window_view(data, pool, axis=(1, 2))
+        return mod.empty((data.shape[0], 0, 0, data.shape[3]) + pool, data.dtype)
+    views = mod.lib.stride_tricks.sliding_window_view(data, pool, axis=(1, 2))
     return views[:, ::strides[0], ::strides[1]]
 
 
@@ -48,8 +50,11 @@ def max_pool2d(x: Any, pool_size: Any = 2, strides: Any = None, padding: str = "
     """
     x = as_array(x)
     pool, stride, pad = _check(x, pool_size, strides, padding, "max_pool2d")
-    windows = _windows(x._data, pool, stride, pad, -np.inf)
-    return wrap(np.ascontiguousarray(windows.max(axis=(-2, -1), initial=-np.inf)), x)
+    mod = xp(x)
+    windows = _windows(mod, x._data, pool, stride, pad, -np.inf)
+    if 0 in windows.shape[1:3]:
+        return wrap(mod.empty(windows.shape[:4], x.dtype), x)
+    return wrap(mod.ascontiguousarray(windows.max(axis=(-2, -1))), x)
 
 
 def avg_pool2d(x: Any, pool_size: Any = 2, strides: Any = None, padding: str = "valid") -> Array:
@@ -57,8 +62,8 @@ def avg_pool2d(x: Any, pool_size: Any = 2, strides: Any = None, padding: str = "
     padded positions are not counted (as in TensorFlow)."""
     x = as_array(x)
     pool, stride, pad = _check(x, pool_size, strides, padding, "avg_pool2d")
-    be = backend(x)
+    be, mod = backend(x), xp(x)
     work = be.cast(x._data, work_dtype(x.dtype))
-    sums = _windows(work, pool, stride, pad, 0.0).sum(axis=(-2, -1))
-    counts = _windows(np.ones((1,) + x.shape[1:3] + (1,), work.dtype), pool, stride, pad, 0.0)
+    sums = _windows(mod, work, pool, stride, pad, 0.0).sum(axis=(-2, -1))
+    counts = _windows(mod, mod.ones((1,) + x.shape[1:3] + (1,), work.dtype), pool, stride, pad, 0.0)
     return wrap(be.cast(sums / counts.sum(axis=(-2, -1)), x.dtype), x)

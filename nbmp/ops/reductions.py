@@ -7,18 +7,18 @@ from typing import Any
 import numpy as np
 
 from nbmp.array import Array
-from nbmp.ops._core import as_array, backend, work_dtype, wrap
+from nbmp.ops._core import as_array, backend, work_dtype, wrap, xp
 
 Axis = int | tuple[int, ...] | None
 
 
-def _reduce(fn: Any, x: Any, axis: Axis, keepdims: bool) -> Array:
+def _reduce(fn_name: str, x: Any, axis: Axis, keepdims: bool) -> Array:
     x = as_array(x)
-    be = backend(x)
+    be, mod = backend(x), xp(x)
     work = work_dtype(x.dtype)
     data = x._data if x.dtype == work else be.cast(x._data, work)
     with np.errstate(all="ignore"):
-        y = np.asarray(fn(data, axis=axis, keepdims=keepdims))
+        y = mod.asarray(getattr(mod, fn_name)(data, axis=axis, keepdims=keepdims))
     return wrap(be.cast(y, x.dtype) if y.dtype != x.dtype else y, x)
 
 
@@ -29,19 +29,19 @@ def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A0
     >>> nbmp.ops.sum(np.full(4096, 1.0, np.float16)).tolist()  # a float16 accumulator stops at 2048
     4096.0
     """
-    return _reduce(np.sum, x, axis, keepdims)
+    return _reduce("sum", x, axis, keepdims)
 
 
 def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Array:
     """Mean over `axis`."""
-    return _reduce(np.mean, x, axis, keepdims)
+    return _reduce("mean", x, axis, keepdims)
 
 
 def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
     """Maximum over `axis` (NaN propagates)."""
-    return _reduce(np.max, x, axis, keepdims)
+    return _reduce("max", x, axis, keepdims)
 
 
 def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
     """Minimum over `axis` (NaN propagates)."""
-    return _reduce(np.min, x, axis, keepdims)
+    return _reduce("min", x, axis, keepdims)

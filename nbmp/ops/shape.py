@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from nbmp.array import Array
-from nbmp.ops._core import as_array, wrap
+from nbmp.ops._core import as_array, wrap, xp
 
 
 def reshape(x: Any, shape: Sequence[int]) -> Array:
@@ -24,15 +22,16 @@ def reshape(x: Any, shape: Sequence[int]) -> Array:
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Array:
     """`x` with its axes permuted (reversed by default); a view, nothing is copied."""
     x = as_array(x)
-    return wrap(np.transpose(x._data, axes), x)
+    return wrap(xp(x).transpose(x._data, axes), x)
 
 
 def getitem(x: Any, key: Any) -> Array:
     """``x[key]`` with NumPy indexing rules."""
     x = as_array(x)
     if isinstance(key, Array):
+        xp(x, key)  # one device
         key = key._data
-    return wrap(np.asarray(x._data[key]), x)
+    return wrap(xp(x).asarray(x._data[key]), x)
 
 
 def concatenate(arrays: Sequence[Any], axis: int = 0) -> Array:
@@ -40,4 +39,4 @@ def concatenate(arrays: Sequence[Any], axis: int = 0) -> Array:
     items = [as_array(a) for a in arrays]
     if len({a.dtype for a in items}) > 1:
         raise ValueError(f"concatenate needs one dtype. Received {[a.dtype.name for a in items]}")
-    return wrap(np.concatenate([a._data for a in items], axis=axis), tuple(items))
+    return wrap(xp(*items).concatenate([a._data for a in items], axis=axis), tuple(items))
