@@ -54,7 +54,7 @@ def build_cnn(policy: str, size: str) -> Any:
         ], name=f"cnn_{policy}")
 
 
-def run_policy(model: Any, batch: np.ndarray, repeats: int) -> tuple[np.ndarray, float, int]:
+def run_policy(model: Any, batch: Any, repeats: int) -> tuple[np.ndarray, float, int]:
     """(output, median seconds per batch, bytes of all layer outputs)."""
     model(batch)  # warm-up: first calls compile kernels
     times = []
@@ -69,8 +69,10 @@ def run_policy(model: Any, batch: np.ndarray, repeats: int) -> tuple[np.ndarray,
     return out.numpy(), statistics.median(times), activation_bytes
 
 
-def table(size: str, policies: tuple[str, ...], repeats: int, seed: int) -> list[tuple[str, ...]]:
-    """One row per policy; every model gets the float32 model's weights."""
+def table(size: str, policies: tuple[str, ...], repeats: int, seed: int,
+          device: str = "cpu") -> list[tuple[str, ...]]:
+    """One row per policy, run on `device`; every model gets the float32 model's weights (the
+    float64 reference runs on the CPU)."""
     import nbmp
 
     n, side = SIZES[size][:2]
@@ -84,7 +86,8 @@ def table(size: str, policies: tuple[str, ...], repeats: int, seed: int) -> list
     for policy in policies:
         model = build_cnn(policy, size)
         model.set_weights(weights)
-        out, seconds, act_bytes = run_policy(model, batch, repeats)
+        model.to(device)
+        out, seconds, act_bytes = run_policy(model, nbmp.asarray(batch, device=device), repeats)
         err = np.abs(out.astype(np.float64) - exact)
         weight_bytes = sum(w.nbytes for w in model.get_weights())
         agree = float(np.mean(out.argmax(-1) == exact.argmax(-1)))
@@ -121,13 +124,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"global policy: {nbmp.global_policy()!r}  (floatx {nbmp.floatx()})")
     if args.device not in nbmp.devices():
         parser.error(f"device {args.device!r} is not usable here; usable: {', '.join(nbmp.devices())}")
+    from nbmp.devices import cuda_simulated
+
+    if args.device == "cuda" and cuda_simulated():
+        print("note: 'cuda' is Numba's CUDA simulator here (NUMBA_ENABLE_CUDASIM=1): results are "
+              "real, times are not")
     n, side, channels, units = SIZES[args.size]
     print(f"\nCNN on a batch of {n} images {side}x{side}x3 (conv {channels[0]}, conv {channels[1]}, "
           f"dense {units}, dense 10, softmax in float32), device {args.device}.")
     print("Error: max |output - float64 output| over the softmax probabilities, same weights;")
     print("top-1: how often the predicted class matches float64's.\n")
     header = ("policy", "compute", "ms/batch", "max err", "top-1", "weights", "activations")
-    print_table(header, table(args.size, tuple(args.policy or POLICIES), args.repeats, args.seed))
+    print_table(header, table(args.size, tuple(args.policy or POLICIES), args.repeats, args.seed,
+                              args.device))
     return 0
 
 

@@ -130,6 +130,23 @@ class Layer:
         trainable = self.trainable_weights
         return [w for w in self.weights if not any(w is t for t in trainable)]
 
+    def to(self, device: str) -> Layer:
+        """Move every weight (sublayers' included) to `device`, in place; returns the layer.
+
+        A layer builds its weights on its first input's device; a model built on the CPU (a
+        ``Sequential`` with an ``Input``) moves to the GPU with ``model.to("cuda")``.
+
+        >>> import nbmp
+        >>> layer = nbmp.layers.Dense(2)
+        >>> layer.build((None, 3))
+        >>> layer.to("cpu").kernel.device
+        'cpu'
+        """
+        moved = [w._value.to(device) for w in self.weights]  # all or nothing
+        for w, value in zip(self.weights, moved):
+            w._value = value
+        return self
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every weight's stored value, in ``model.weights`` order."""
         return [w.true_value.numpy() for w in self.weights]

@@ -37,7 +37,8 @@ def common_device(*arrays: Any) -> str:
     if len(found) > 1:
         shapes = ", ".join(f"{a.shape} on {a.device!r}" for a in arrays if isinstance(a, Array))
         raise ValueError(f"Operands live on different devices: {shapes}. nbmp never copies between "
-                         "devices implicitly: move them to one with x.to('cuda') or x.to('cpu')")
+                         "devices implicitly: move them to one with x.to('cuda') or x.to('cpu') "
+                         "(a layer's or model's weights: layer.to('cuda'))")
     return found.pop() if found else "cpu"
 
 

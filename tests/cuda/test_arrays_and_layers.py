@@ -117,3 +117,25 @@ def test_variable_assign_moves_values_to_its_device(cuda):
     v = nbmp.Variable(np.zeros(3, np.float32), device=cuda)
     v.assign(np.arange(3.0))
     assert v.device == "cuda" and v.numpy().tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_model_built_on_the_cpu_moves_to_the_device_whole(cuda):
+    model = nbmp.Sequential([nbmp.layers.Input((4,)), nbmp.layers.Dense(3, activation="relu"),
+                             nbmp.layers.Dense(2)])
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    expected = model(x).numpy()
+    with pytest.raises(ValueError, match=r"layer.to\('cuda'\)"):
+        model(nbmp.asarray(x, device=cuda))
+    assert model.to(cuda) is model and all(w.device == "cuda" for w in model.weights)
+    y = model(nbmp.asarray(x, device=cuda))
+    assert y.device == "cuda"
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6)
+    assert model.to("cpu").weights[0].device == "cpu"
+
+
+def test_demo_table_on_the_device(cuda):
+    from nbmp.__main__ import table
+
+    [(policy, compute, _, err, top1, *_)] = table("tiny", ("mixed_float16",), 1, 0, device=cuda)
+    assert (policy, compute, top1) == ("mixed_float16", "float16", "100%")
+    assert float(err) < 1e-2
