@@ -36,7 +36,7 @@ __all__ = ["Array", "asarray"]
 class Array:
     """An immutable n-d array on a device. Build one with ``nbmp.asarray``."""
 
-    __slots__ = ("_data", "_device")
+    __slots__ = ("_data", "_device", "_memo")
     # NumPy defers binary operators to Array's reflected ones (ndarray + Array -> Array).
     __array_priority__ = 100
 
@@ -52,6 +52,24 @@ class Array:
             view.flags.writeable = False
         self._data = view
         self._device = device
+        self._memo: dict[Any, Any] | None = None  # see _frozen
+
+    @classmethod
+    def _frozen(cls, data: Any, device: str) -> Array:
+        """An Array over `data` that nothing else references (a private copy, or a fresh result):
+        its values never change, so forms derived from them (a packed weight matrix) are
+        memoized on it by ``_derived``. Variables keep their values this way."""
+        arr = cls(data, device)
+        arr._memo = {}
+        return arr
+
+    def _derived(self, key: Any, make: Any) -> Any:
+        """``make()``, computed once per `key` for a frozen Array, every time otherwise."""
+        if self._memo is None:
+            return make()
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     # ---- metadata ----------------------------------------------------------------------
     @property

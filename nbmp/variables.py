@@ -67,11 +67,21 @@ class Variable:
 
     def __init__(self, initial_value: Any, dtype: Any = None, name: str = "variable",
                  trainable: bool = True, autocast: bool = True, device: str | None = None) -> None:
-        value = asarray(initial_value, dtype=dtype, device=device)
-        self._value = value
+        self._value = asarray(initial_value, dtype=dtype, device=device)
         self._name = str(name)
         self.trainable = bool(trainable)
         self.autocast = bool(autocast)
+
+    # ---- storage ------------------------------------------------------------------------
+    @property
+    def _value(self) -> Array:
+        return self._stored
+
+    @_value.setter
+    def _value(self, value: Array) -> None:
+        """Keep a private copy (a caller's array may change later) and forget derived reads."""
+        self._stored = Array._frozen(value._data.copy(), value.device)
+        self._autocast_reads: dict[str, Array] = {}
 
     # ---- reading ------------------------------------------------------------------------
     @property
@@ -101,7 +111,11 @@ class Variable:
         if (target is None or not self.autocast or not dtypes.is_floating(self._value.dtype)
                 or target == self._value.dtype.name):
             return self._value
-        return self._value.astype(target)
+        read = self._autocast_reads.get(target)
+        if read is None:  # cast once per value and dtype: the same Array until the next assign
+            cast = self._value.astype(target)
+            read = self._autocast_reads[target] = Array._frozen(cast._data, cast.device)
+        return read
 
     @property
     def shape(self) -> tuple[int, ...]:

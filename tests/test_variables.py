@@ -58,3 +58,41 @@ def test_variables_work_with_ops_and_numpy():
     assert (np.ones((1, 2), np.float32) @ v).numpy().tolist() == [[1.0, 1.0]]
     assert np.asarray(v).dtype == np.float32
     assert nbmp.ops.matmul(v, v).shape == (2, 2)
+
+
+def test_a_variable_keeps_its_own_copy_of_the_initial_value():
+    source = np.zeros(3, np.float32)
+    v = nbmp.Variable(source)
+    source[:] = 5
+    v.assign(source)
+    source[:] = 7
+    assert v.numpy().tolist() == [5.0, 5.0, 5.0]
+
+
+def test_autocast_reads_are_cast_once_per_value():
+    v = nbmp.Variable(np.array([1.0, 2.0], np.float32))
+    with autocast_scope("float16"):
+        first = v.value
+        assert v.value is first and first.dtype == np.float16
+        v.assign([3.0, 4.0])
+        assert v.value is not first and v.value.tolist() == [3.0, 4.0]
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
+def test_dense_layer_sees_every_new_kernel_value(policy):
+    """The packed kernel a Dense layer reuses between calls follows every assignment."""
+    layer = nbmp.layers.Dense(3, use_bias=False, dtype=policy)
+    x = np.ones((2, 4), np.float32)
+    layer(x)
+    for scale in (1.0, 2.0, -0.5):
+        layer.kernel.assign(np.full((4, 3), scale, np.float32))
+        assert np.asarray(layer(x).numpy(), np.float64).tolist() == [[4 * scale] * 3] * 2
+
+
+def test_ops_dense_does_not_cache_plain_arrays():
+    kernel = np.ones((4, 3), np.float16)
+    x = nbmp.asarray(np.ones((1, 4), np.float16))
+    w = nbmp.asarray(kernel)  # a view of the caller's array, which may still change
+    assert nbmp.ops.dense(x, w).tolist() == [[4.0] * 3]
+    kernel[:] = 2
+    assert nbmp.ops.dense(x, w).tolist() == [[8.0] * 3]

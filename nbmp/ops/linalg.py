@@ -91,7 +91,11 @@ def dense(x: Any, kernel: Any, bias: Any = None,
     xs, ks = cast(x, dtype), cast(kernel, dtype)
     bs = None if bias_arr is None else cast(bias_arr, acc)._data
     flat = xs._data.reshape(-1, kernel.shape[0])
-    y2 = backend(xs, ks).dense(flat, ks._data, bs, fused, out)
+    be = backend(xs, ks)
+    # A weight matrix that cannot change (a Variable's value) is prepared for the kernel once.
+    weights = (ks._derived(("dense weights", be.__name__), lambda: be.prepare_weights(ks._data))
+               if hasattr(be, "prepare_weights") else ks._data)
+    y2 = be.dense(flat, weights, bs, fused, out)
     y = wrap(y2.reshape(x.shape[:-1] + (kernel.shape[1],)), xs)
     if fused is None and activation is not None:
         y = cast(_unfused(activation)(y), dtype)

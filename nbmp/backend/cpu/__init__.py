@@ -17,7 +17,7 @@ from nbmp.backend import reference
 from nbmp.backend.cpu import conv, gemm
 from nbmp.backend.cpu.cast import cast as float_cast
 
-__all__ = ["cast", "matmul", "dense", "conv2d", "activation"]
+__all__ = ["cast", "matmul", "prepare_weights", "dense", "conv2d", "activation"]
 
 _KERNEL_DTYPES = (np.dtype(np.float16), dtypes.bfloat16, np.dtype(np.float32))
 
@@ -35,7 +35,7 @@ def cast(x: np.ndarray, dtype: Any) -> np.ndarray:
         return x.astype(target)
 
 
-def _on_kernels(*arrays: np.ndarray, out_dtype: Any) -> bool:
+def _on_kernels(*arrays: np.ndarray | gemm.PackedB, out_dtype: Any) -> bool:
     """Whether the float32-accumulating kernels compute this: 16/32-bit inputs and output."""
     return all(a.dtype in _KERNEL_DTYPES for a in arrays) and np.dtype(out_dtype) in _KERNEL_DTYPES
 
@@ -69,13 +69,22 @@ def matmul(a: np.ndarray, b: np.ndarray, out_dtype: Any) -> np.ndarray:
     return out
 
 
-def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, activation_name: str | None,
-          out_dtype: Any) -> np.ndarray:
-    """``activation(x @ kernel + bias)`` for 2-D `x`, epilogue in float32, rounded once."""
-    if not _on_kernels(x, kernel, out_dtype=out_dtype):
-        return cast(reference.dense(_acc(x), _acc(kernel), bias, activation_name, _acc(x).dtype),
-                    out_dtype)
-    return gemm.gemm(x, kernel, dtypes.as_numpy(out_dtype), bias, activation_name)
+def prepare_weights(kernel: np.ndarray) -> np.ndarray | gemm.PackedB:
+    """`kernel` (K, N) in the form ``dense`` reads fastest, for weights used many times:
+    packed once into the GEMM's micro-panels (16/32-bit floats), else unchanged."""
+    return gemm.PackedB(kernel) if kernel.ndim == 2 and kernel.dtype in _KERNEL_DTYPES else kernel
+
+
+def dense(x: np.ndarray, kernel: np.ndarray | gemm.PackedB, bias: np.ndarray | None,
+          activation_name: str | None, out_dtype: Any) -> np.ndarray:
+    """``activation(x @ kernel + bias)`` for 2-D `x`, epilogue in float32, rounded once.
+
+    `kernel` may be a ``prepare_weights`` result (which only 16/32-bit kernels give).
+    """
+    if _on_kernels(x, kernel, out_dtype=out_dtype):
+        return gemm.gemm(x, kernel, dtypes.as_numpy(out_dtype), bias, activation_name)
+    return cast(reference.dense(_acc(x), _acc(kernel), bias, activation_name, _acc(x).dtype),
+                out_dtype)
 
 
 def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,

@@ -62,8 +62,8 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-5/simd-2/halfbits-1"
-if KERNEL_VERSION != f"gemm-5/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
+KERNEL_VERSION = "gemm-6/simd-2/halfbits-1"
+if KERNEL_VERSION != f"gemm-6/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r} and "
@@ -140,6 +140,13 @@ def _activate(x, act):
 @njit(inline="always", **_OPTS)
 def _round_up(x, multiple):
     return (x + multiple - 1) // multiple * multiple
+
+
+@njit(inline="always", **_OPTS)
+def _block_depth(k):
+    """Depth of the blocks K is cut into: at most KC, all equal but the last (784 -> 4 x 196,
+    not 3 x 256 + 16, whose thin last block would cost a pass over C for little work)."""
+    return max(-(-k // max(-(-k // KC), 1)), 1)
 
 
 @njit(inline="always", **_OPTS)
@@ -253,8 +260,9 @@ def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, bp):
     """
     npad = _round_up(n, NR)
     t_lo, t_hi = _share(th, nthreads, npad // NR)
-    for p0 in range(0, k, KC):
-        kc = min(KC, k - p0)
+    depth = _block_depth(k)
+    for p0 in range(0, k, depth):
+        kc = min(depth, k - p0)
         _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, p0 * npad + t_lo * kc * NR)
 
 
@@ -408,8 +416,9 @@ def _thread(th, nthreads, akind, x, geo, b, boff, brs, bcs, packed, m, n, k,
     ap = np.empty(MC * min(KC, k), np.float32)
     bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * min(KC, k), np.float32)
     tile = np.empty(MR * NR, np.float32)
-    for p0 in range(0, max(k, 1), KC):  # K = 0: one empty block, epilogue only
-        kc = min(KC, k - p0)
+    depth = _block_depth(k)
+    for p0 in range(0, max(k, 1), depth):  # K = 0: one empty block, epilogue only
+        kc = min(depth, k - p0)
         first, last = p0 == 0, p0 + kc == k
         if packed.size:
             b_panels, b_first = packed, p0 * npad + t_lo * kc * NR
