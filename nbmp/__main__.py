@@ -91,7 +91,7 @@ def table(size: str, policies: tuple[str, ...], repeats: int, seed: int,
         err = np.abs(out.astype(np.float64) - exact)
         weight_bytes = sum(w.nbytes for w in model.get_weights())
         agree = float(np.mean(out.argmax(-1) == exact.argmax(-1)))
-        rows.append((policy, model.layers[0].compute_dtype, f"{seconds * 1e3:.1f}",
+        rows.append((policy, device, model.layers[0].compute_dtype, f"{seconds * 1e3:.1f}",
                      f"{err.max():.1e}", f"{agree:.0%}", _kib(weight_bytes), _kib(act_bytes)))
     return rows
 
@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=SIZES, default="small", help="model and batch size")
     parser.add_argument("--policy", choices=POLICIES, action="append",
                         help="a policy to run (repeatable; default: all three)")
-    parser.add_argument("--device", default="cpu", help="device to run on (see the devices line)")
+    parser.add_argument("--device", action="append",
+                        help="a device to run on (repeatable; default: the CPU, and the GPU when a "
+                             "real one is usable)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per policy (median)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -122,21 +124,25 @@ def main(argv: list[str] | None = None) -> int:
     print(versions())
     print(f"devices: {', '.join(nbmp.devices())}")
     print(f"global policy: {nbmp.global_policy()!r}  (floatx {nbmp.floatx()})")
-    if args.device not in nbmp.devices():
-        parser.error(f"device {args.device!r} is not usable here; usable: {', '.join(nbmp.devices())}")
     from nbmp.devices import cuda_simulated
 
-    if args.device == "cuda" and cuda_simulated():
+    usable = nbmp.devices()
+    for device in args.device or ():
+        if device not in usable:
+            parser.error(f"device {device!r} is not usable here; usable: {', '.join(usable)}")
+    run_on = args.device or [d for d in usable if d == "cpu" or not cuda_simulated()]
+    if "cuda" in run_on and cuda_simulated():
         print("note: 'cuda' is Numba's CUDA simulator here (NUMBA_ENABLE_CUDASIM=1): results are "
               "real, times are not")
     n, side, channels, units = SIZES[args.size]
     print(f"\nCNN on a batch of {n} images {side}x{side}x3 (conv {channels[0]}, conv {channels[1]}, "
-          f"dense {units}, dense 10, softmax in float32), device {args.device}.")
+          f"dense {units}, dense 10, softmax in float32).")
     print("Error: max |output - float64 output| over the softmax probabilities, same weights;")
     print("top-1: how often the predicted class matches float64's.\n")
-    header = ("policy", "compute", "ms/batch", "max err", "top-1", "weights", "activations")
-    print_table(header, table(args.size, tuple(args.policy or POLICIES), args.repeats, args.seed,
-                              args.device))
+    header = ("policy", "device", "compute", "ms/batch", "max err", "top-1", "weights", "activations")
+    rows = [row for device in run_on
+            for row in table(args.size, tuple(args.policy or POLICIES), args.repeats, args.seed, device)]
+    print_table(header, rows)
     return 0
 
 

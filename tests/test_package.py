@@ -37,8 +37,8 @@ def test_demo_prints_devices_versions_and_a_row_per_policy():
     assert "devices: cpu" in out and "global policy" in out and "Numba" in out
     rows = [line.split() for line in out.splitlines() if line.startswith(("float32", "mixed_"))]
     assert [r[0] for r in rows] == ["float32", "mixed_float16", "mixed_bfloat16"]
-    assert [r[1] for r in rows] == ["float32", "float16", "bfloat16"]
-    errors = [float(r[3]) for r in rows]
+    assert [r[1:3] for r in rows] == [["cpu", "float32"], ["cpu", "float16"], ["cpu", "bfloat16"]]
+    errors = [float(r[4]) for r in rows]
     assert errors[0] < 1e-5 and errors[0] < errors[1] < errors[2] < 0.05
 
 

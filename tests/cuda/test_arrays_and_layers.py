@@ -136,6 +136,6 @@ def test_a_model_built_on_the_cpu_moves_to_the_device_whole(cuda):
 def test_demo_table_on_the_device(cuda):
     from nbmp.__main__ import table
 
-    [(policy, compute, _, err, top1, *_)] = table("tiny", ("mixed_float16",), 1, 0, device=cuda)
-    assert (policy, compute, top1) == ("mixed_float16", "float16", "100%")
+    [(policy, device, compute, _, err, top1, *_)] = table("tiny", ("mixed_float16",), 1, 0, device=cuda)
+    assert (policy, device, compute, top1) == ("mixed_float16", "cuda", "float16", "100%")
     assert float(err) < 1e-2
