@@ -57,7 +57,8 @@ from nbmp.backend.cpu.simd import (
     vzero,
 )
 
-__all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "gemm", "pack_b", "run"]
+__all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "gemm", "output_views", "pack_b",
+           "run", "strided"]
 
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
@@ -253,14 +254,13 @@ def _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
 
 
 @njit(**_OPTS)
-def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, bp):
-    """Thread ``th``'s share of packing all of ``b`` (K, N): its micro-panels, every KC block.
+def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, depth, bp):
+    """Thread ``th``'s share of packing all of ``b`` (K, N): its micro-panels, every block of depth.
 
     Block ``p0`` of panel ``t`` lands at ``p0 * Npad + t * kc * NR`` (the ``PackedB`` layout).
     """
     npad = _round_up(n, NR)
     t_lo, t_hi = _share(th, nthreads, npad // NR)
-    depth = _block_depth(k)
     for p0 in range(0, k, depth):
         kc = min(depth, k - p0)
         _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, p0 * npad + t_lo * kc * NR)
@@ -279,32 +279,33 @@ def _store_row(c, off, x0, x1, accumulate):
 
 
 @njit(**_OPTS)
-def _kernel(kc, ap, ao, bp, bo, c, co, ldc, accumulate):
+def _kernel(kc, ap, rows, bp, bo, c, co, ldc, accumulate):
     """``C (+)= A @ B`` for one MR x NR tile.
 
-    A is the packed sliver at ``ap[ao:]`` (MR rows of ``kc``), B the packed
-    micro-panel at ``bp[bo:]`` (``kc`` rows of NR); C row ``r`` is
-    ``c[co + r*ldc:][:NR]``.
+    Row ``r`` of A is ``ap[rows[r]:][:kc]`` (``rows``: MR offsets; a packed
+    sliver's rows are ``kc`` apart, ``conv``'s direct kernel passes pixels of an
+    image), B the packed micro-panel at ``bp[bo:]`` (``kc`` rows of NR); C row
+    ``r`` is ``c[co + r*ldc:][:NR]``.
     """
+    a0, a1, a2, a3, a4, a5 = rows
     c00 = vzero(); c01 = vzero(); c10 = vzero(); c11 = vzero()  # noqa: E702
     c20 = vzero(); c21 = vzero(); c30 = vzero(); c31 = vzero()  # noqa: E702
     c40 = vzero(); c41 = vzero(); c50 = vzero(); c51 = vzero()  # noqa: E702
-    for _ in range(kc):
+    for p in range(kc):
         b0 = vload(bp, bo)
         b1 = vload(bp, bo + WIDTH)
-        x = vbroadcast(ap, ao)
+        x = vbroadcast(ap, a0 + p)
         c00 = vfma(x, b0, c00); c01 = vfma(x, b1, c01)  # noqa: E702
-        x = vbroadcast(ap, ao + 1 * kc)
+        x = vbroadcast(ap, a1 + p)
         c10 = vfma(x, b0, c10); c11 = vfma(x, b1, c11)  # noqa: E702
-        x = vbroadcast(ap, ao + 2 * kc)
+        x = vbroadcast(ap, a2 + p)
         c20 = vfma(x, b0, c20); c21 = vfma(x, b1, c21)  # noqa: E702
-        x = vbroadcast(ap, ao + 3 * kc)
+        x = vbroadcast(ap, a3 + p)
         c30 = vfma(x, b0, c30); c31 = vfma(x, b1, c31)  # noqa: E702
-        x = vbroadcast(ap, ao + 4 * kc)
+        x = vbroadcast(ap, a4 + p)
         c40 = vfma(x, b0, c40); c41 = vfma(x, b1, c41)  # noqa: E702
-        x = vbroadcast(ap, ao + 5 * kc)
+        x = vbroadcast(ap, a5 + p)
         c50 = vfma(x, b0, c50); c51 = vfma(x, b1, c51)  # noqa: E702
-        ao += 1
         bo += NR
     _store_row(c, co, c00, c01, accumulate)
     _store_row(c, co + ldc, c10, c11, accumulate)
@@ -312,6 +313,12 @@ def _kernel(kc, ap, ao, bp, bo, c, co, ldc, accumulate):
     _store_row(c, co + 3 * ldc, c30, c31, accumulate)
     _store_row(c, co + 4 * ldc, c40, c41, accumulate)
     _store_row(c, co + 5 * ldc, c50, c51, accumulate)
+
+
+@njit(inline="always", **_OPTS)
+def _sliver_rows(ao, kc):
+    """The ``rows`` of ``_kernel`` for the packed sliver at ``ao`` (rows ``kc`` apart)."""
+    return (ao, ao + kc, ao + 2 * kc, ao + 3 * kc, ao + 4 * kc, ao + 5 * kc)
 
 
 # --- one thread's share ------------------------------------------------------
@@ -435,11 +442,11 @@ def _thread(th, nthreads, akind, x, geo, b, boff, brs, bcs, packed, m, n, k,
                 for s in range(sb, se):
                     i = s * MR
                     mr = min(MR, m - i)
-                    ao = (s - sb) * MR * kc
+                    rows = _sliver_rows((s - sb) * MR * kc, kc)
                     if mr == MR and nr == NR and (plain or not last):
-                        _kernel(kc, ap, ao, b_panels, bo, acc, i * ldc + j, ldc, not first)
+                        _kernel(kc, ap, rows, b_panels, bo, acc, i * ldc + j, ldc, not first)
                     else:
-                        _kernel(kc, ap, ao, b_panels, bo, tile, 0, NR, False)
+                        _kernel(kc, ap, rows, b_panels, bo, tile, 0, NR, False)
                         if last:
                             _update(tile, acc, not first, out16, out_kind, i, j, mr, nr, ldc, bias, act)
                         else:
@@ -487,17 +494,20 @@ class PackedB:
            [1., 1., 1.]], dtype=float32)
     """
 
-    def __init__(self, b: np.ndarray):
+    def __init__(self, b: np.ndarray, depth: int | None = None):
         if b.ndim != 2 or b.dtype not in _STORAGE:
             raise ValueError(f"PackedB needs a 2-D float32, float16 or bfloat16 matrix. "
                              f"Received shape {b.shape}, dtype {b.dtype}")
         k, n = b.shape
         self.shape = (k, n)
         self.dtype = b.dtype
+        #: Steps of k per block: ``gemm``'s blocking by default; ``k`` gives whole-depth
+        #: panels (panel ``t`` at ``t * K * NR``), as ``conv``'s direct kernel reads them.
+        self.depth = _block_depth(k) if depth is None else depth
         self.data = np.empty(k * -(-n // NR) * NR, np.float32)
         if self.data.size:
             buf, off, rs, cs = strided(b)
-            threads.parallel(_pack_b_share, buf, off, rs, cs, k, n, self.data,
+            threads.parallel(_pack_b_share, buf, off, rs, cs, k, n, self.depth, self.data,
                              nthreads=1 if self.data.size <= SERIAL_MAX // 64 else None)
 
     def __repr__(self) -> str:
@@ -507,6 +517,22 @@ class PackedB:
 def pack_b(b: np.ndarray) -> PackedB:
     """Pack `b` (K, N) for repeated ``gemm(a, packed, ...)`` calls."""
     return PackedB(np.asarray(b))
+
+
+def output_views(out: np.ndarray, partial_sums: bool) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``(acc, out16, out_kind, ldc)``: what ``_update`` writes for the (M, N) view `out`.
+
+    `out`'s rows may be strided, its columns must be contiguous. A float32 `out` is
+    its own accumulator; for halves, ``acc`` is a fresh float32 buffer when
+    `partial_sums` (several blocks of k) and empty otherwise.
+    """
+    m, n = out.shape
+    ldc = out.strides[0] // out.itemsize if m > 1 else n
+    out_kind = _OUT_KINDS[out.dtype]
+    flat = np.lib.stride_tricks.as_strided(out, ((m - 1) * ldc + n,), (out.itemsize,))
+    if out_kind == _F32:
+        return flat, np.empty(0, np.uint16), out_kind, ldc
+    return np.empty(flat.size if partial_sums else 0, np.float32), flat.view(np.uint16), out_kind, ldc
 
 
 def run(akind: int, x: np.ndarray, geo: np.ndarray, m: int, b: np.ndarray | PackedB,
@@ -521,18 +547,13 @@ def run(akind: int, x: np.ndarray, geo: np.ndarray, m: int, b: np.ndarray | Pack
     k, n = b.shape
     if m == 0 or n == 0:
         return
-    ldc = out.strides[0] // out.itemsize if m > 1 else n
-    out_kind = _OUT_KINDS[out.dtype]
-    flat = np.lib.stride_tricks.as_strided(out, ((m - 1) * ldc + n,), (out.itemsize,))
-    if out_kind == _F32:
-        acc, out16 = flat, np.empty(0, np.uint16)
-    else:
-        acc = np.empty((m - 1) * ldc + n if k > KC else 0, np.float32)
-        out16 = flat.view(np.uint16)
+    acc, out16, out_kind, ldc = output_views(out, partial_sums=k > KC)
     serial = m * n * k <= SERIAL_MAX or threads.get_num_threads() == 1
     if not serial and not isinstance(b, PackedB):
         b = PackedB(b)  # packed once, by all threads, rather than by each thread for its slab
     if isinstance(b, PackedB):
+        if b.depth != _block_depth(k):
+            raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs {_block_depth(k)}")
         packed, (bbuf, boff, brs, bcs) = b.data, (np.empty(0, np.float32), 0, 0, 0)
     else:
         packed, (bbuf, boff, brs, bcs) = np.empty(0, np.float32), strided(b)
