@@ -1,4 +1,4 @@
-"""The CPU conv2d (implicit GEMM) held to the float64 oracle: geometry, groups, dtypes, epilogue."""
+"""The CPU conv2d (direct kernel) held to the float64 oracle: geometry, groups, dtypes, epilogue."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from nbmp import dtypes, testing
 from nbmp.backend import reference
+from nbmp.backend.cpu import conv as cpu_conv
 from nbmp.backend.cpu import conv2d as backend_conv2d
 from nbmp.ops.conv import same_padding
 
@@ -31,7 +32,7 @@ def _check(got, x, kernel, out_dtype, bias=None, activation=None, **geometry):
 @st.composite
 def convolutions(draw):
     groups = draw(st.sampled_from([1, 1, 2, 3]))
-    cg = draw(st.integers(1, 12))
+    cg = draw(st.sampled_from([1, 2, 3, 5, 8, 12, 16, 17, 33]))
     fg = draw(st.integers(1, 20))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -110,3 +111,22 @@ def test_conv2d_reads_strided_input_and_leaves_it_untouched():
     np.testing.assert_array_equal(x, x_before)
     _check(got, np.ascontiguousarray(x), kernel, "float16", strides=(1, 1), padding=((0, 0), (0, 0)),
            dilation=(1, 1), groups=1)
+
+
+@pytest.mark.parametrize("slab_bytes", [1, 1 << 18])
+def test_conv2d_bands_and_threads(monkeypatch, slab_bytes):
+    """Big enough for every thread; a tiny slab forces one output row per band."""
+    monkeypatch.setattr(cpu_conv, "SLAB_BYTES", slab_bytes)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 17, 15, 32)).astype(np.float16)
+    kernel = rng.standard_normal((3, 2, 32, 40)).astype(np.float16)
+    geometry = dict(strides=(2, 1), padding=((1, 1), (0, 1)), dilation=(1, 2), groups=1)
+    got = backend_conv2d(x, kernel, None, (2, 1), ((1, 1), (0, 1)), (1, 2), 1, "relu", np.float16)
+    _check(got, x, kernel, "float16", None, "relu", **geometry)
+
+
+def test_conv2d_without_input_channels_is_the_bias():
+    x, kernel = np.ones((2, 4, 4, 0), np.float16), np.ones((3, 3, 0, 5), np.float16)
+    bias = np.arange(5, dtype=np.float32)
+    got = backend_conv2d(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, None, np.float16)
+    assert got.shape == (2, 4, 4, 5) and (got == bias).all()

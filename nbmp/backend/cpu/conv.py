@@ -1,30 +1,56 @@
-"""2-D convolution as an implicit GEMM on the ``gemm`` machinery.
+"""2-D convolution: a direct NHWC kernel on ``gemm``'s micro-kernel, packed weights and epilogue.
 
 A convolution of an NHWC image ``x`` with an HWIO kernel is the product of the
 im2col matrix of ``x`` (one row per output pixel, one column per tap and input
-channel) with the kernel reshaped to ``(KH*KW*C, O)``. The patch matrix is
-never formed: ``gemm``'s packer reads each row's taps straight from the image
-(``gemm._copy_patch_row``), channels of a tap being one contiguous run, and
-writes zeros for taps in the padding. Everything else (register tile, cache
-blocking, threads, fused bias and activation, the single rounding) is
-``gemm``'s. Groups run one after the other, each a GEMM on its channel slice,
-writing its columns of the output in place.
+channel) with the kernel reshaped to ``(KH*KW*C, O)``. That matrix is never
+formed. A thread takes a band of output rows, decodes the input rows they read
+into a float32 slab with the padding written out as zeros, and runs
+``gemm._kernel`` on ``MR`` output pixels x ``NR`` filters once per tap: the
+``MR`` rows of A are the pixels' channel vectors at that tap, read from the slab
+in place, and B is the tap's rows of the kernel, packed once per call as
+whole-depth micro-panels. The tile sums all taps in registers and L1 (no partial
+sums in memory) before ``gemm``'s epilogue adds the bias, applies the activation
+and rounds once.
+
+This direct kernel replaced an implicit GEMM (``gemm``'s packer copying each
+patch row from the image): measured side by side it was 1.2x to 2.9x faster at
+every shape tried, from 3 input channels (a first layer) to 128, strided,
+pointwise and grouped. Groups run one after the other, each on its channel
+slice, writing its columns of the output in place.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from nbmp.backend.cpu.gemm import PATCHES, run, strided
+from nbmp.backend.cpu import threads
+from nbmp.backend.cpu.gemm import (
+    _OPTS,
+    ACTIVATIONS,
+    MR,
+    NR,
+    SERIAL_MAX,
+    PackedB,
+    _copy_run,
+    _kernel,
+    _share,
+    _update,
+    output_views,
+    strided,
+)
 from nbmp.backend.reference import conv_output_size
 
-__all__ = ["conv2d", "geometry"]
+__all__ = ["SLAB_BYTES", "conv2d", "geometry"]
+
+#: Size a thread's float32 input slab aims at (an L2-sized band of rows).
+SLAB_BYTES = 1 << 18
 
 
 def geometry(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], group: int, groups: int,
              strides: tuple[int, int], padding: tuple[tuple[int, int], tuple[int, int]],
              dilation: tuple[int, int]) -> np.ndarray:
-    """The int64 array the patch packer reads: image, group slice, kernel and output sizes.
+    """The int64 array the kernels read: image, group slice, kernel and output sizes.
 
     Order: H, W, C, Cg (channels per group), first channel of the group, KH, KW,
     strides (2), dilations (2), top and left padding, OH, OW.
@@ -35,6 +61,87 @@ def geometry(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], group: int
     ow = conv_output_size(w, kw, strides[1], dilation[1], padding[1])
     return np.array([h, w, c, cg, group * cg, kh, kw, *strides, *dilation,
                      padding[0][0], padding[1][0], oh, ow], np.int64)
+
+
+@njit(inline="always", **_OPTS)
+def _slab_width(geo):
+    """Columns of the slab: every input column some output pixel reads, padding included."""
+    return (geo[14] - 1) * geo[8] + (geo[6] - 1) * geo[10] + 1
+
+
+@njit(inline="always", **_OPTS)
+def _fill_slab(x, geo, img, ih0, rows, slab):
+    """``slab[(r*Wp + c)*Cg:][:Cg]`` = the group's channels of input pixel ``(img, ih0 + r, c - left)``.
+
+    As float32, zeros where the pixel lies in the padding.
+    """
+    h, w, ch, cg, coff, pl = geo[0], geo[1], geo[2], geo[3], geo[4], geo[12]
+    wp = _slab_width(geo)
+    for r in range(rows):
+        ih = ih0 + r
+        for c in range(wp):
+            iw = c - pl
+            d = (r * wp + c) * cg
+            if 0 <= ih < h and 0 <= iw < w:
+                _copy_run(x, ((img * h + ih) * w + iw) * ch + coff, cg, slab, d)
+            else:
+                slab[d:d + cg] = 0
+
+
+@njit(**_OPTS)
+def _share_of_conv(th, nthreads, x, geo, n, band, bp, filters, acc, out16, out_kind, ldc, bias, act):
+    """Thread ``th``'s share of a direct convolution: its output rows, ``band`` rows at a time.
+
+    ``bp`` holds the weights as whole-depth micro-panels (``PackedB(.., depth=K)``);
+    output pixel ``i`` (flat over N, OH, OW) is row ``i`` of the ``_update`` targets.
+    """
+    cg, kh_, kw_ = geo[3], geo[5], geo[6]
+    sh, sw, dh, dw, pt, oh_, ow_ = geo[7], geo[8], geo[9], geo[10], geo[11], geo[13], geo[14]
+    k = kh_ * kw_ * cg
+    wp = _slab_width(geo)
+    slab = np.empty(((band - 1) * sh + (kh_ - 1) * dh + 1) * wp * cg, np.float32)
+    tile = np.empty(MR * NR, np.float32)
+    pix = np.empty(MR, np.int64)
+    lo, hi = _share(th, nthreads, n * oh_)
+    u = lo
+    while u < hi:  # output rows u .. u+rows of one image
+        img, oh0 = u // oh_, u % oh_
+        rows = min(band, oh_ - oh0, hi - u)
+        _fill_slab(x, geo, img, oh0 * sh - pt, (rows - 1) * sh + (kh_ - 1) * dh + 1, slab)
+        pixels = rows * ow_
+        first = u * ow_
+        for q in range(0, pixels, MR):
+            mr = min(MR, pixels - q)
+            for r in range(MR):  # rows past the band repeat its last pixel
+                p = min(q + r, pixels - 1)
+                pix[r] = (p // ow_ * sh * wp + p % ow_ * sw) * cg
+            for j in range(0, filters, NR):
+                tap = 0
+                for kh in range(kh_):
+                    for kw in range(kw_):
+                        at = (kh * dh * wp + kw * dw) * cg
+                        a_rows = (pix[0] + at, pix[1] + at, pix[2] + at,
+                                  pix[3] + at, pix[4] + at, pix[5] + at)
+                        _kernel(cg, slab, a_rows, bp, j * k + tap * cg * NR, tile, 0, NR, tap > 0)
+                        tap += 1
+                _update(tile, acc, False, out16, out_kind, first + q, j, mr, min(NR, filters - j),
+                        ldc, bias, act)
+        u += rows
+
+
+def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray, out: np.ndarray,
+                bias: np.ndarray | None, activation: str | None) -> None:
+    """``out`` (N*OH*OW, filters of the group) = the group's convolution, by ``_share_of_conv``."""
+    k, filters = weights.shape
+    packed = PackedB(weights, depth=k)
+    acc, out16, out_kind, ldc = output_views(out, partial_sums=False)
+    h, w, c, cg, coff, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow = (int(v) for v in geo)
+    slab_row_bytes = 4 * ((ow - 1) * sw + (kw - 1) * dw + 1) * cg  # one input row, as _fill_slab lays it
+    band = max(1, (SLAB_BYTES // max(slab_row_bytes, 1) - (kh - 1) * dh - 1) // sh + 1)
+    bias32 = np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
+    serial = out.shape[0] * filters * k <= SERIAL_MAX
+    threads.parallel(_share_of_conv, image, geo, n, band, packed.data, filters, acc, out16, out_kind, ldc,
+                     bias32, ACTIVATIONS[activation], nthreads=1 if serial else None)
 
 
 def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
@@ -59,5 +166,5 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
         weights = kernel[..., g * fg:(g + 1) * fg].reshape(kh * kw * cg, fg)
         geo = geometry(x.shape, kernel.shape, g, groups, strides, padding, dilation)
         group_bias = None if bias is None else bias[g * fg:(g + 1) * fg]
-        run(PATCHES, image, geo, rows.shape[0], weights, rows[:, g * fg:(g + 1) * fg], group_bias, activation)
+        _conv_group(image, geo, n, weights, rows[:, g * fg:(g + 1) * fg], group_bias, activation)
     return out

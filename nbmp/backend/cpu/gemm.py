@@ -16,9 +16,7 @@ The structure is BLIS's (Van Zee & van de Geijn, 2015), written in Numba:
 3. **Epilogue.** On the last ``KC`` block each tile gets the bias and the
    activation in float32 and is rounded once to the output dtype.
 
-``a`` is either a strided matrix or, for ``conv2d``, the implicit im2col
-matrix of an NHWC image (``conv.py``): the packer reads the patch rows straight
-from the image, so the patch matrix never exists in memory.
+``conv.py`` runs the same micro-kernel and epilogue on pixels of an image.
 
 Threads (``threads.parallel`` runs the shares): all threads first pack ``b``
 together, each its share of micro-panels; then each thread computes a slab of
@@ -57,8 +55,8 @@ from nbmp.backend.cpu.simd import (
     vzero,
 )
 
-__all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "gemm", "output_views", "pack_b",
-           "run", "strided"]
+__all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "gemm", "output_views",
+           "pack_b", "strided"]
 
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
@@ -86,8 +84,6 @@ ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "gelu":
 #: Output kinds: float32 results live in the accumulator itself; halves are
 #: written as bits to a 16-bit view. One compiled compute kernel serves all.
 _F32, _F16, _BF16 = 0, 1, 2
-#: Kinds of ``a``: a strided matrix, or the implicit im2col matrix of an image.
-MATRIX, PATCHES = 0, 1
 
 _OPTS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract"}, nogil=True)
 
@@ -188,50 +184,17 @@ def _copy_block(x, src, rs, cs, rows, cols, dst, d, ld):
 
 
 @njit(inline="always", **_OPTS)
-def _copy_patch_row(x, geo, i, p0, kc, dst, d):
-    """``dst[d:d+kc]`` = entries ``p0:p0+kc`` of row ``i`` of the im2col matrix of image ``x``.
-
-    ``x`` is a C-contiguous NHWC image, flat; ``geo`` is ``conv.geometry``'s
-    array. Row ``i`` is output pixel ``(n, oh, ow)``; entry ``p`` is tap
-    ``(kh, kw)`` and channel ``c`` of the group (``p = (kh*KW + kw)*Cg + c``).
-    Channels of one tap are contiguous in ``x``: copied as one vectorised run,
-    or zeros where the tap falls in the padding.
-    """
-    h, w, ch, cg, coff, kw_ = geo[0], geo[1], geo[2], geo[3], geo[4], geo[6]
-    sh, sw, dh, dw, pt, pl, oh_, ow_ = geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], geo[13], geo[14]
-    n = i // (oh_ * ow_)
-    oh = i // ow_ % oh_
-    ow = i % ow_
-    p, end = p0, p0 + kc
-    while p < end:
-        tap, c = p // cg, p % cg
-        seg = min(cg - c, end - p)
-        ih = oh * sh - pt + tap // kw_ * dh
-        iw = ow * sw - pl + tap % kw_ * dw
-        if 0 <= ih < h and 0 <= iw < w:
-            _copy_run(x, ((n * h + ih) * w + iw) * ch + coff + c, seg, dst, d + p - p0)
-        else:
-            dst[d + p - p0:d + p - p0 + seg] = 0
-        p += seg
-
-
-@njit(inline="always", **_OPTS)
-def _pack_a(akind, x, geo, m, s_lo, s_hi, p0, kc, ap):
+def _pack_a(a, off, rs, cs, m, s_lo, s_hi, p0, kc, ap):
     """Pack slivers ``s_lo:s_hi`` (MR rows each), depth ``p0:p0+kc``, of ``a`` into ``ap``.
 
-    Sliver ``s`` starts at ``(s - s_lo) * MR * kc`` and holds its rows one after
-    the other (``r * kc + p``); rows past ``m`` are zero. For a ``MATRIX``,
-    ``a[i, p]`` is ``x[geo[0] + i*geo[1] + p*geo[2]]``; for ``PATCHES`` see
-    ``_copy_patch_row``.
+    ``a[i, p]`` is ``a[off + i*rs + p*cs]``. Sliver ``s`` starts at
+    ``(s - s_lo) * MR * kc`` and holds its rows one after the other
+    (``r * kc + p``); rows past ``m`` are zero.
     """
     for s in range(s_lo, s_hi):
         base = (s - s_lo) * MR * kc
         mr = min(MR, m - s * MR)
-        if akind == MATRIX:
-            _copy_block(x, geo[0] + s * MR * geo[1] + p0 * geo[2], geo[1], geo[2], mr, kc, ap, base, kc)
-        else:
-            for r in range(mr):
-                _copy_patch_row(x, geo, s * MR + r, p0, kc, ap, base + r * kc)
+        _copy_block(a, off + s * MR * rs + p0 * cs, rs, cs, mr, kc, ap, base, kc)
         ap[base + mr * kc:base + MR * kc] = 0
 
 
@@ -405,11 +368,12 @@ def _thread_slab(th, nthreads, m, n):
 
 
 @njit(**_OPTS)
-def _thread(th, nthreads, akind, x, geo, b, boff, brs, bcs, packed, m, n, k,
+def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, m, n, k,
             acc, out16, out_kind, ldc, bias, act):
     """Everything thread ``th`` of ``nthreads`` does: its slab of ``act(a @ b + bias)``.
 
-    ``b`` is the strided (K, N) matrix ``b[boff + p*brs + j*bcs]``, or, when
+    ``a`` is the strided (M, K) matrix ``a[aoff + i*ars + p*acs]``; ``b`` the
+    strided (K, N) matrix ``b[boff + p*brs + j*bcs]``, or, when
     ``packed`` is non-empty, ignored in favour of that ``_pack_b_all`` buffer.
     Partial sums over KC blocks go to ``acc``; the last block goes through
     the epilogue (``_update``). Whole tiles of a float32 output without bias
@@ -434,7 +398,7 @@ def _thread(th, nthreads, akind, x, geo, b, boff, brs, bcs, packed, m, n, k,
             b_panels, b_first = bp, 0
         for sb in range(s_lo, s_hi, MC // MR):
             se = min(sb + MC // MR, s_hi)
-            _pack_a(akind, x, geo, m, sb, se, p0, kc, ap)
+            _pack_a(a, aoff, ars, acs, m, sb, se, p0, kc, ap)
             for t in range(t_lo, t_hi):
                 j = t * NR
                 nr = min(NR, n - j)
@@ -535,34 +499,6 @@ def output_views(out: np.ndarray, partial_sums: bool) -> tuple[np.ndarray, np.nd
     return np.empty(flat.size if partial_sums else 0, np.float32), flat.view(np.uint16), out_kind, ldc
 
 
-def run(akind: int, x: np.ndarray, geo: np.ndarray, m: int, b: np.ndarray | PackedB,
-        out: np.ndarray, bias: np.ndarray | None, activation: str | None) -> None:
-    """``out[...] = activation(a @ b + bias)``, rounded once to ``out.dtype``.
-
-    ``a`` (M, K) is described by ``akind``, its flat storage-typed buffer
-    ``x`` and ``geo`` (see ``_pack_a``). ``out`` is an (M, N) view whose rows
-    may be strided (``conv2d`` writes one group's columns of a wider output)
-    but whose columns are contiguous.
-    """
-    k, n = b.shape
-    if m == 0 or n == 0:
-        return
-    acc, out16, out_kind, ldc = output_views(out, partial_sums=k > KC)
-    serial = m * n * k <= SERIAL_MAX or threads.get_num_threads() == 1
-    if not serial and not isinstance(b, PackedB):
-        b = PackedB(b)  # packed once, by all threads, rather than by each thread for its slab
-    if isinstance(b, PackedB):
-        if b.depth != _block_depth(k):
-            raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs {_block_depth(k)}")
-        packed, (bbuf, boff, brs, bcs) = b.data, (np.empty(0, np.float32), 0, 0, 0)
-    else:
-        packed, (bbuf, boff, brs, bcs) = np.empty(0, np.float32), strided(b)
-    bias32 = np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
-    act = ACTIVATIONS[activation]
-    args = (akind, x, geo, bbuf, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias32, act)
-    threads.parallel(_thread, *args, nthreads=1 if serial else None)
-
-
 def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | None = None,
          activation: str | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``activation(a @ b + bias)`` for 2-D `a`, accumulated in float32, rounded once to `out_dtype`.
@@ -580,8 +516,23 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
     10000.0
     """
     m = a.shape[0]
+    k, n = b.shape
     if out is None:
-        out = np.empty((m, b.shape[1]), out_dtype)
-    buf, off, rs, cs = strided(a)
-    run(MATRIX, buf, np.array([off, rs, cs], np.int64), m, b, out, bias, activation)
+        out = np.empty((m, n), out_dtype)
+    if m == 0 or n == 0:
+        return out
+    acc, out16, out_kind, ldc = output_views(out, partial_sums=k > KC)
+    serial = m * n * k <= SERIAL_MAX or threads.get_num_threads() == 1
+    if not serial and not isinstance(b, PackedB):
+        b = PackedB(b)  # packed once, by all threads, rather than by each thread for its slab
+    if isinstance(b, PackedB):
+        if b.depth != _block_depth(k):
+            raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs {_block_depth(k)}")
+        packed, (bbuf, boff, brs, bcs) = b.data, (np.empty(0, np.float32), 0, 0, 0)
+    else:
+        packed, (bbuf, boff, brs, bcs) = np.empty(0, np.float32), strided(b)
+    bias32 = np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
+    args = (*strided(a), bbuf, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias32,
+            ACTIVATIONS[activation])
+    threads.parallel(_thread, *args, nthreads=1 if serial else None)
     return out
