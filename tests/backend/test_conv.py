@@ -73,14 +73,22 @@ def test_conv2d_fused_bias_and_activation(dtype, activation):
     _check(got, x, kernel, dtype, bias, activation, **geometry)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_conv2d_depthwise(dtype):
-    rng = np.random.default_rng(1)
+@pytest.mark.parametrize("dtype", INPUTS)
+@pytest.mark.parametrize("channels, geometry", [
+    (6, dict(strides=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1))),
+    (21, dict(strides=(1, 1), padding=((2, 2), (2, 2)), dilation=(2, 2))),   # lanes past the last channel
+    (40, dict(strides=(1, 2), padding=((0, 1), (1, 0)), dilation=(1, 1))),
+])
+def test_conv2d_depthwise(dtype, channels, geometry):
+    """groups == channels, one filter each: the channels-in-lanes kernel, with the fused epilogue."""
+    rng = np.random.default_rng(channels)
     dt = dtypes.as_numpy(dtype)
-    x, kernel = rng.standard_normal((2, 8, 8, 6)).astype(dt), rng.standard_normal((3, 3, 1, 6)).astype(dt)
-    geometry = dict(strides=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=6)
-    _check(backend_conv2d(x, kernel, None, (2, 2), ((1, 1), (1, 1)), (1, 1), 6, None, dtype),
-           x, kernel, dtype, **geometry)
+    x = rng.standard_normal((2, 9, 8, channels)).astype(dt)
+    kernel = rng.standard_normal((3, 3, 1, channels)).astype(dt)
+    bias = rng.standard_normal(channels).astype(np.float32)
+    got = backend_conv2d(x, kernel, bias, geometry["strides"], geometry["padding"], geometry["dilation"],
+                         channels, "gelu", dtype)
+    _check(got, x, kernel, dtype, bias, "gelu", groups=channels, **geometry)
 
 
 def test_conv2d_large_reduction_of_ones_is_exact():
