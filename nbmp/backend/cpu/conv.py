@@ -39,6 +39,7 @@ from nbmp.backend.cpu.gemm import (
     _kernel,
     _share,
     _update,
+    bias_vector,
     output_views,
     strided,
 )
@@ -57,20 +58,16 @@ def geometry(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], group: int
     """The int64 array the kernels read: image, group slice, kernel and output sizes.
 
     Order: H, W, C, Cg (channels per group), first channel of the group, KH, KW,
-    strides (2), dilations (2), top and left padding, OH, OW.
+    strides (2), dilations (2), top and left padding, OH, OW, and Wp, the columns
+    of a thread's slab (every input column some output pixel reads, padding included).
     """
     _, h, w, c = x_shape
     kh, kw, cg, _ = kernel_shape
     oh = conv_output_size(h, kh, strides[0], dilation[0], padding[0])
     ow = conv_output_size(w, kw, strides[1], dilation[1], padding[1])
+    wp = (ow - 1) * strides[1] + (kw - 1) * dilation[1] + 1
     return np.array([h, w, c, cg, group * cg, kh, kw, *strides, *dilation,
-                     padding[0][0], padding[1][0], oh, ow], np.int64)
-
-
-@njit(inline="always", **_OPTS)
-def _slab_width(geo):
-    """Columns of the slab: every input column some output pixel reads, padding included."""
-    return (geo[14] - 1) * geo[8] + (geo[6] - 1) * geo[10] + 1
+                     padding[0][0], padding[1][0], oh, ow, wp], np.int64)
 
 
 @njit(inline="always", **_OPTS)
@@ -79,8 +76,7 @@ def _fill_slab(x, geo, img, ih0, rows, slab):
 
     As float32, zeros where the pixel lies in the padding.
     """
-    h, w, ch, cg, coff, pl = geo[0], geo[1], geo[2], geo[3], geo[4], geo[12]
-    wp = _slab_width(geo)
+    h, w, ch, cg, coff, pl, wp = geo[0], geo[1], geo[2], geo[3], geo[4], geo[12], geo[15]
     for r in range(rows):
         ih = ih0 + r
         for c in range(wp):
@@ -128,7 +124,7 @@ def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, bp, filters, acc, o
     cg, kh_, kw_ = geo[3], geo[5], geo[6]
     sh, sw, dh, dw, pt, oh_, ow_ = geo[7], geo[8], geo[9], geo[10], geo[11], geo[13], geo[14]
     k = kh_ * kw_ if depthwise else kh_ * kw_ * cg
-    wp = _slab_width(geo)
+    wp = geo[15]
     # NR floats of slack: a depthwise tile's last lanes may read past the last channel
     slab = np.zeros(((band - 1) * sh + (kh_ - 1) * dh + 1) * wp * cg + NR, np.float32)
     tile = np.empty(MR * NR, np.float32)
@@ -149,17 +145,15 @@ def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, bp, filters, acc, o
             for j in range(0, filters, NR):
                 if depthwise:
                     _depthwise_tile(slab, pix, j, geo, wp, bp, j * k, tile)
-                    _update(tile, acc, False, out16, out_kind, first + q, j, mr, min(NR, filters - j),
-                            ldc, bias, act)
-                    continue
-                tap = 0
-                for kh in range(kh_):
-                    for kw in range(kw_):
-                        at = (kh * dh * wp + kw * dw) * cg
-                        a_rows = (pix[0] + at, pix[1] + at, pix[2] + at,
-                                  pix[3] + at, pix[4] + at, pix[5] + at)
-                        _kernel(cg, slab, a_rows, bp, j * k + tap * cg * NR, tile, 0, NR, tap > 0)
-                        tap += 1
+                else:
+                    tap = 0
+                    for kh in range(kh_):
+                        for kw in range(kw_):
+                            at = (kh * dh * wp + kw * dw) * cg
+                            a_rows = (pix[0] + at, pix[1] + at, pix[2] + at,
+                                      pix[3] + at, pix[4] + at, pix[5] + at)
+                            _kernel(cg, slab, a_rows, bp, j * k + tap * cg * NR, tile, 0, NR, tap > 0)
+                            tap += 1
                 _update(tile, acc, False, out16, out_kind, first + q, j, mr, min(NR, filters - j),
                         ldc, bias, act)
         u += rows
@@ -174,13 +168,12 @@ def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray,
     k, filters = weights.shape
     packed = PackedB(weights, depth=k)
     acc, out16, out_kind, ldc = output_views(out, partial_sums=False)
-    h, w, c, cg, coff, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow = (int(v) for v in geo)
-    slab_row_bytes = 4 * ((ow - 1) * sw + (kw - 1) * dw + 1) * cg  # one input row, as _fill_slab lays it
+    cg, kh, sh, dh, wp = (int(geo[i]) for i in (3, 5, 7, 9, 15))
+    slab_row_bytes = 4 * wp * cg  # one input row, as _fill_slab lays it
     band = max(1, (SLAB_BYTES // max(slab_row_bytes, 1) - (kh - 1) * dh - 1) // sh + 1)
-    bias32 = np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
-    serial = out.shape[0] * filters * k <= SERIAL_MAX
+    nthreads = 1 if out.shape[0] * filters * k <= SERIAL_MAX else None
     threads.parallel(_share_of_conv, image, geo, n, band, depthwise, packed.data, filters, acc, out16,
-                     out_kind, ldc, bias32, ACTIVATIONS[activation], nthreads=1 if serial else None)
+                     out_kind, ldc, bias_vector(bias), ACTIVATIONS[activation], nthreads=nthreads)
 
 
 def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,

@@ -55,8 +55,8 @@ from nbmp.backend.cpu.simd import (
     vzero,
 )
 
-__all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "gemm", "output_views",
-           "pack_b", "strided"]
+__all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "bias_vector", "gemm",
+           "output_views", "pack_b", "strided"]
 
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
@@ -483,6 +483,11 @@ def pack_b(b: np.ndarray) -> PackedB:
     return PackedB(np.asarray(b))
 
 
+def bias_vector(bias: np.ndarray | None) -> np.ndarray:
+    """`bias` as the contiguous float32 vector ``_update`` reads; empty for no bias."""
+    return np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
+
+
 def output_views(out: np.ndarray, partial_sums: bool) -> tuple[np.ndarray, np.ndarray, int, int]:
     """``(acc, out16, out_kind, ldc)``: what ``_update`` writes for the (M, N) view `out`.
 
@@ -531,8 +536,7 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
         packed, (bbuf, boff, brs, bcs) = b.data, (np.empty(0, np.float32), 0, 0, 0)
     else:
         packed, (bbuf, boff, brs, bcs) = np.empty(0, np.float32), strided(b)
-    bias32 = np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
-    args = (*strided(a), bbuf, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias32,
+    args = (*strided(a), bbuf, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias_vector(bias),
             ACTIVATIONS[activation])
     threads.parallel(_thread, *args, nthreads=1 if serial else None)
     return out
