@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from nbmp.backend.cpu import threads
+from nbmp.backend.cpu import gemm, threads
 from nbmp.backend.cpu.gemm import (
     _OPTS,
     ACTIVATIONS,
@@ -43,10 +43,17 @@ from nbmp.backend.cpu.gemm import (
     output_views,
     strided,
 )
-from nbmp.backend.cpu.simd import WIDTH, vfma, vload, vstore, vzero
+from nbmp.backend.cpu.simd import vfma, vload, vstore, vzero
 from nbmp.backend.reference import conv_output_size
 
-__all__ = ["SLAB_BYTES", "conv2d", "geometry"]
+__all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
+
+#: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
+#: and epilogue: this names the gemm version they were built with, checked at import.
+KERNEL_VERSION = "conv-2/gemm-7/simd-3/halfbits-1"
+if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
+    raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
+                       f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
 
 #: Size a thread's float32 input slab aims at (an L2-sized band of rows).
 SLAB_BYTES = 1 << 18
@@ -98,17 +105,14 @@ def _depthwise_tile(slab, pix, at0, geo, wp, bp, bo, tile):
     """
     cg, kh_, kw_, dh, dw = geo[3], geo[5], geo[6], geo[9], geo[10]
     for r in range(MR):
-        v0 = vzero()
-        v1 = vzero()
+        v = vzero(NR)
         b = bo
         for kh in range(kh_):
             for kw in range(kw_):
                 a = pix[r] + (kh * dh * wp + kw * dw) * cg + at0
-                v0 = vfma(vload(slab, a), vload(bp, b), v0)
-                v1 = vfma(vload(slab, a + WIDTH), vload(bp, b + WIDTH), v1)
+                v = vfma(vload(slab, a, NR), vload(bp, b, NR), v)
                 b += NR
-        vstore(tile, r * NR, v0)
-        vstore(tile, r * NR + WIDTH, v1)
+        vstore(tile, r * NR, v)
 
 
 @njit(**_OPTS)

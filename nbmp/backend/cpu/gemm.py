@@ -4,8 +4,10 @@ The structure is BLIS's (Van Zee & van de Geijn, 2015), written in Numba:
 
 1. **Micro-kernel.** ``_kernel`` multiplies an ``MR x kc`` sliver of ``a`` by a
    ``kc x NR`` micro-panel of ``b``, keeping the ``MR x NR`` result in
-   ``MR * 2`` vector registers (``simd.FloatVec``): per step of k it loads two
-   vectors of ``b``, broadcasts ``MR`` values of ``a`` and issues ``2 * MR`` FMAs.
+   registers: one ``NR``-lane vector per row (``simd.FloatVecType(NR)``), which
+   LLVM holds in ``NR / WIDTH`` registers (24 of AVX-512's 32, 12 of AVX2's 16).
+   Per step of k it loads a row of ``b``, broadcasts ``MR`` values of ``a`` and
+   issues ``MR * NR / WIDTH`` register FMAs.
 2. **Packing.** Operands, with any strides, are copied into contiguous float32
    buffers in the exact order the micro-kernel reads them, decoding halves on
    the way (vectorised where a row is contiguous); edges are padded with zeros.
@@ -41,6 +43,7 @@ from nbmp import dtypes
 from nbmp.backend.cpu import halfbits, simd, threads
 from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
 from nbmp.backend.cpu.simd import (
+    REGISTERS,
     WIDTH,
     vadd,
     vbroadcast,
@@ -61,17 +64,18 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-6/simd-2/halfbits-1"
-if KERNEL_VERSION != f"gemm-6/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
+KERNEL_VERSION = "gemm-7/simd-3/halfbits-1"
+if KERNEL_VERSION != f"gemm-7/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r} and "
         f"{halfbits.KERNEL_VERSION!r}"
     )
 
-#: Register tile: MR rows x NR columns (two vectors) of float32 accumulators.
+#: Register tile: MR rows x NR columns of float32 accumulators, NR / WIDTH registers a row:
+#: 6 x 4 with 32 vector registers (AVX-512), 6 x 2 with 16, leaving some for ``b`` and ``a``.
 MR = 6
-NR = 2 * WIDTH
+NR = WIDTH * (4 if REGISTERS >= 32 else 2)
 #: Cache blocking: KC steps of k per packed block, MC rows of ``a`` per L2 block.
 KC = 256
 MC = 96
@@ -232,13 +236,11 @@ def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, depth, bp):
 # --- micro-kernel ----------------------------------------------------------
 
 @njit(inline="always", **_OPTS)
-def _store_row(c, off, x0, x1, accumulate):
-    """``c[off:off+NR] (+)= [x0, x1]``."""
+def _store_row(c, off, x, accumulate):
+    """``c[off:off+NR] (+)= x``."""
     if accumulate:
-        x0 = vadd(x0, vload(c, off))
-        x1 = vadd(x1, vload(c, off + WIDTH))
-    vstore(c, off, x0)
-    vstore(c, off + WIDTH, x1)
+        x = vadd(x, vload(c, off, NR))
+    vstore(c, off, x)
 
 
 @njit(**_OPTS)
@@ -251,31 +253,22 @@ def _kernel(kc, ap, rows, bp, bo, c, co, ldc, accumulate):
     ``r`` is ``c[co + r*ldc:][:NR]``.
     """
     a0, a1, a2, a3, a4, a5 = rows
-    c00 = vzero(); c01 = vzero(); c10 = vzero(); c11 = vzero()  # noqa: E702
-    c20 = vzero(); c21 = vzero(); c30 = vzero(); c31 = vzero()  # noqa: E702
-    c40 = vzero(); c41 = vzero(); c50 = vzero(); c51 = vzero()  # noqa: E702
+    c0 = vzero(NR); c1 = vzero(NR); c2 = vzero(NR); c3 = vzero(NR); c4 = vzero(NR); c5 = vzero(NR)  # noqa: E702
     for p in range(kc):
-        b0 = vload(bp, bo)
-        b1 = vload(bp, bo + WIDTH)
-        x = vbroadcast(ap, a0 + p)
-        c00 = vfma(x, b0, c00); c01 = vfma(x, b1, c01)  # noqa: E702
-        x = vbroadcast(ap, a1 + p)
-        c10 = vfma(x, b0, c10); c11 = vfma(x, b1, c11)  # noqa: E702
-        x = vbroadcast(ap, a2 + p)
-        c20 = vfma(x, b0, c20); c21 = vfma(x, b1, c21)  # noqa: E702
-        x = vbroadcast(ap, a3 + p)
-        c30 = vfma(x, b0, c30); c31 = vfma(x, b1, c31)  # noqa: E702
-        x = vbroadcast(ap, a4 + p)
-        c40 = vfma(x, b0, c40); c41 = vfma(x, b1, c41)  # noqa: E702
-        x = vbroadcast(ap, a5 + p)
-        c50 = vfma(x, b0, c50); c51 = vfma(x, b1, c51)  # noqa: E702
+        b = vload(bp, bo, NR)
+        c0 = vfma(vbroadcast(ap, a0 + p, NR), b, c0)
+        c1 = vfma(vbroadcast(ap, a1 + p, NR), b, c1)
+        c2 = vfma(vbroadcast(ap, a2 + p, NR), b, c2)
+        c3 = vfma(vbroadcast(ap, a3 + p, NR), b, c3)
+        c4 = vfma(vbroadcast(ap, a4 + p, NR), b, c4)
+        c5 = vfma(vbroadcast(ap, a5 + p, NR), b, c5)
         bo += NR
-    _store_row(c, co, c00, c01, accumulate)
-    _store_row(c, co + ldc, c10, c11, accumulate)
-    _store_row(c, co + 2 * ldc, c20, c21, accumulate)
-    _store_row(c, co + 3 * ldc, c30, c31, accumulate)
-    _store_row(c, co + 4 * ldc, c40, c41, accumulate)
-    _store_row(c, co + 5 * ldc, c50, c51, accumulate)
+    _store_row(c, co, c0, accumulate)
+    _store_row(c, co + ldc, c1, accumulate)
+    _store_row(c, co + 2 * ldc, c2, accumulate)
+    _store_row(c, co + 3 * ldc, c3, accumulate)
+    _store_row(c, co + 4 * ldc, c4, accumulate)
+    _store_row(c, co + 5 * ldc, c5, accumulate)
 
 
 @njit(inline="always", **_OPTS)
@@ -304,13 +297,13 @@ def _ov_store_f16(out16, at, v):
 
 @njit(inline="always", **_OPTS)
 def _finish_vector(v, acc, add_acc, out16, out_kind, at, bias, jb, act):
-    """``act(v (+ acc[at:]) + bias[jb:])`` for one vector, stored to ``acc`` or ``out16`` at ``at``."""
+    """``act(v (+ acc[at:]) + bias[jb:])`` for one tile row, stored to ``acc`` or ``out16`` at ``at``."""
     if add_acc:
-        v = vadd(v, vload(acc, at))
+        v = vadd(v, vload(acc, at, NR))
     if bias.size:
-        v = vadd(v, vload(bias, jb))
+        v = vadd(v, vload(bias, jb, NR))
     if act == 1:
-        v = vmax(v, vzero())
+        v = vmax(v, vzero(NR))
     if out_kind == _F32:
         vstore(acc, at, v)
     elif out_kind == _F16:
@@ -332,9 +325,7 @@ def _update(tile, acc, add_acc, out16, out_kind, i, j, mr, nr, ldc, bias, act):
     for r in range(mr):
         row = (i + r) * ldc + j
         if vectors:
-            _finish_vector(vload(tile, r * NR), acc, add_acc, out16, out_kind, row, bias, j, act)
-            _finish_vector(vload(tile, r * NR + WIDTH), acc, add_acc, out16, out_kind, row + WIDTH,
-                           bias, j + WIDTH, act)
+            _finish_vector(vload(tile, r * NR, NR), acc, add_acc, out16, out_kind, row, bias, j, act)
             continue
         for c in range(nr):
             v = tile[r * NR + c]
