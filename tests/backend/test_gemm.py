@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from nbmp import dtypes, testing
 from nbmp.backend import reference
-from nbmp.backend.cpu import gemm
+from nbmp.backend.cpu import gemm, simd
 from nbmp.backend.cpu import matmul as backend_matmul
 
 HALVES = ["float16", "bfloat16"]
@@ -127,6 +127,54 @@ def test_packed_weights_give_the_same_result(dtype):
     packed = gemm.pack_b(b)
     assert "shape=(300, 50)" in repr(packed)
     np.testing.assert_array_equal(gemm.gemm(a, packed, np.float32), gemm.gemm(a, b, np.float32))
+
+
+needs_dot_bf16 = pytest.mark.skipif(not simd.DOT_BF16, reason="the CPU has no AVX512-BF16 (vdpbf16ps)")
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "reversed"])
+def test_bf16_subnormal_scan_is_exact_over_all_bit_patterns(layout):
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.int16)
+    expected = ((bits & 0x7F80) == 0) & ((bits & 0x7F) != 0)
+    assert expected.sum() == 2 * 127
+    block = np.zeros((3, 5), np.int16)
+    views = {"C": block, "F": np.asfortranarray(block), "reversed": block[::-1, ::-1].copy()[::-1, ::-1]}
+    view = views[layout]
+    for value, subnormal in zip(bits, expected):
+        view[1, 3] = value
+        assert gemm._has_bf16_subnormals(*gemm.strided(view.view(dtypes.bfloat16)), 3, 5) == subnormal
+
+
+@needs_dot_bf16
+def test_bf16_products_run_on_bf16_pairs_where_the_cpu_has_them():
+    rng = np.random.default_rng(7)
+    b = _operand(rng, (301, 70), "bfloat16", "F")
+    packed = gemm.pack_b(b)
+    assert packed.pairs and "bf16 pairs" in repr(packed)
+    a = _operand(rng, (50, 301), "bfloat16", "strided")  # odd depth: a zero-padded last pair
+    for out in ("bfloat16", "float32"):
+        _check(gemm.gemm(a, packed, dtypes.as_numpy(out)), a, b, out)
+        np.testing.assert_array_equal(gemm.gemm(a, packed, dtypes.as_numpy(out)),
+                                      gemm.gemm(a, b, dtypes.as_numpy(out)))
+
+
+@needs_dot_bf16
+@pytest.mark.parametrize("which", ["a", "b"])
+def test_bf16_subnormals_take_the_exact_float32_path(which):
+    """vdpbf16ps reads subnormals as zero: operands holding one must not reach it."""
+    bf16 = dtypes.bfloat16
+    a, b = np.zeros((40, 90), bf16), np.zeros((90, 30), bf16)
+    tiny, big = dtypes.finfo("bfloat16").smallest_subnormal, 2.0**100
+    a[:, 5], b[5, :] = (tiny, big) if which == "a" else (big, tiny)  # products 2**-33, lost if tiny read as 0
+    assert gemm.pack_b(b).pairs == (which == "a")
+    for rhs in (b, gemm.pack_b(b)):
+        got = gemm.gemm(a, rhs, np.float32)
+        assert (got == np.float32(2.0**-33)).all()
+
+
+def test_packed_b_refuses_pairs_it_cannot_make():
+    with pytest.raises(ValueError, match="received float16"):
+        gemm.PackedB(np.ones((4, 4), np.float16), pairs=True)
 
 
 def test_mixed_input_dtypes():

@@ -50,7 +50,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-2/gemm-7/simd-3/halfbits-1"
+KERNEL_VERSION = "conv-3/gemm-8/simd-3/halfbits-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -170,7 +170,7 @@ def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray,
     `depthwise`: `geo` covers all channels, `weights` is (KH*KW, C), filter ``c`` reads channel ``c``.
     """
     k, filters = weights.shape
-    packed = PackedB(weights, depth=k)
+    packed = PackedB(weights, depth=k, pairs=False)
     acc, out16, out_kind, ldc = output_views(out, partial_sums=False)
     cg, kh, sh, dh, wp = (int(geo[i]) for i in (3, 5, 7, 9, 15))
     slab_row_bytes = 4 * wp * cg  # one input row, as _fill_slab lays it

@@ -18,6 +18,15 @@ The structure is BLIS's (Van Zee & van de Geijn, 2015), written in Numba:
 3. **Epilogue.** On the last ``KC`` block each tile gets the bias and the
    activation in float32 and is rounded once to the output dtype.
 
+**bf16 pairs.** Where the CPU has AVX512-BF16 (``simd.DOT_BF16``), a bf16 x bf16
+product runs on ``vdpbf16ps`` instead (``_kernel_pairs``), twice the multiply-adds
+per instruction: the packers then copy the bf16 bits as they are, two steps of k
+to a 32-bit slot (``_pack_a_pairs``, ``_pack_b_pairs``), and a step of the
+kernel consumes a pair. That instruction treats subnormal inputs as zero, so an
+operand holding bf16 subnormals (checked before packing; rare) takes the float32
+path, which keeps them exact. Products or sums below float32's smallest normal
+(about 1e-38) flush to zero on this path.
+
 ``conv.py`` runs the same micro-kernel and epilogue on pixels of an image.
 
 Threads (``threads.parallel`` runs the shares): all threads first pack ``b``
@@ -43,10 +52,12 @@ from nbmp import dtypes
 from nbmp.backend.cpu import halfbits, simd, threads
 from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
 from nbmp.backend.cpu.simd import (
+    DOT_BF16,
     REGISTERS,
     WIDTH,
     vadd,
     vbroadcast,
+    vdot_bf16,
     vfma,
     vload,
     vload_bf16,
@@ -55,6 +66,7 @@ from nbmp.backend.cpu.simd import (
     vstore,
     vstore_bf16,
     vstore_f16,
+    vstore_zip16,
     vzero,
 )
 
@@ -64,8 +76,8 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-7/simd-3/halfbits-1"
-if KERNEL_VERSION != f"gemm-7/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
+KERNEL_VERSION = "gemm-8/simd-3/halfbits-1"
+if KERNEL_VERSION != f"gemm-8/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r} and "
@@ -122,6 +134,18 @@ def _ov_vload_f32(x, i):
             types.int16: lambda x, i: vload_bf16(x, i)}.get(x.dtype)
 
 
+def _halves(x):
+    """The bf16 (int16) bits of `x` for the pair packers; other storage types never take that path."""
+    raise NotImplementedError
+
+
+@overload(_halves, inline="always")
+def _ov_halves(x):
+    if x.dtype == types.int16:
+        return lambda x: x
+    return lambda x: np.empty(0, np.int16)
+
+
 @njit(inline="always", **_OPTS)
 def _activate(x, act):
     """Activation number ``act`` (see ``ACTIVATIONS``) of float32 ``x``."""
@@ -148,6 +172,18 @@ def _block_depth(k):
     """Depth of the blocks K is cut into: at most KC, all equal but the last (784 -> 4 x 196,
     not 3 x 256 + 16, whose thin last block would cost a pass over C for little work)."""
     return max(-(-k // max(-(-k // KC), 1)), 1)
+
+
+@njit(inline="always", **_OPTS)
+def _steps(kc, pairs):
+    """Kernel steps (rows of a packed micro-panel) for depth ``kc``: one per k, or per pair of k."""
+    return (kc + 1) // 2 if pairs else kc
+
+
+@njit(inline="always", **_OPTS)
+def _block_offset(p0, depth, pairs, npad):
+    """Where block ``p0`` (a multiple of ``depth``) starts in a ``PackedB`` of ``npad`` columns."""
+    return p0 // depth * _steps(depth, pairs) * npad
 
 
 @njit(inline="always", **_OPTS)
@@ -220,17 +256,105 @@ def _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
                 bp[base + p * NR + nr:base + (p + 1) * NR] = 0
 
 
+@njit(inline="always", **_OPTS)
+def _pack_a_pairs(a, off, rs, cs, m, s_lo, s_hi, p0, kc, ap):
+    """``_pack_a`` for ``_kernel_pairs``: the bf16 bits of each row, two steps of k per float32 slot.
+
+    Row ``r`` of sliver ``s`` fills slots ``((s - s_lo) * MR + r) * steps`` on, ``steps =
+    (kc + 1) // 2``; an odd ``kc`` and rows past ``m`` are padded with zeros.
+    """
+    h = _halves(a)
+    ap16 = ap.view(np.int16)
+    steps = _steps(kc, True)
+    for s in range(s_lo, s_hi):
+        base = 2 * (s - s_lo) * MR * steps
+        mr = min(MR, m - s * MR)
+        src = off + s * MR * rs + p0 * cs
+        if cs == 1:
+            for r in range(mr):
+                ap16[base + 2 * r * steps:base + 2 * r * steps + kc] = h[src + r * rs:src + r * rs + kc]
+        else:
+            for p in range(kc):
+                for r in range(mr):
+                    ap16[base + 2 * r * steps + p] = h[src + r * rs + p * cs]
+        if kc % 2:
+            for r in range(mr):
+                ap16[base + 2 * r * steps + kc] = 0
+        ap16[base + 2 * mr * steps:base + 2 * MR * steps] = 0
+
+
+@njit(inline="always", **_OPTS)
+def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
+    """``_pack_b`` for ``_kernel_pairs``: slot ``(q, c)`` of a panel holds the bf16 bits of
+    ``b[p0 + 2q, j + c]`` (low half) and ``b[p0 + 2q + 1, j + c]``, zero past ``kc`` or ``n``."""
+    h = _halves(b)
+    bp16 = bp.view(np.int16)
+    steps = _steps(kc, True)
+    for t in range(t_lo, t_hi):
+        j = t * NR
+        nr = min(NR, n - j)
+        base = 2 * (d + (t - t_lo) * steps * NR)
+        if nr < NR or kc % 2:
+            bp16[base:base + 2 * steps * NR] = 0
+        for q in range(steps):
+            row = base + 2 * q * NR
+            src = off + (p0 + 2 * q) * rs + j * cs
+            if cs == 1 and 2 * q + 1 < kc:  # two rows of b interleaved, a vector at a time
+                v = 0
+                while v + WIDTH <= nr:
+                    vstore_zip16(bp16, row + 2 * v, h, src + v, src + rs + v)
+                    v += WIDTH
+                for c in range(v, nr):
+                    bp16[row + 2 * c] = h[src + c]
+                    bp16[row + 2 * c + 1] = h[src + rs + c]
+            else:
+                for e in range(min(2, kc - 2 * q)):
+                    for c in range(nr):
+                        bp16[row + 2 * c + e] = h[src + e * rs + c * cs]
+
+
 @njit(**_OPTS)
-def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, depth, bp):
+def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, depth, pairs, bp):
     """Thread ``th``'s share of packing all of ``b`` (K, N): its micro-panels, every block of depth.
 
-    Block ``p0`` of panel ``t`` lands at ``p0 * Npad + t * kc * NR`` (the ``PackedB`` layout).
+    Block ``p0`` of panel ``t`` lands at ``_block_offset(p0, ..) + t * steps * NR`` (the
+    ``PackedB`` layout); `pairs` picks the layout ``_kernel_pairs`` reads.
     """
     npad = _round_up(n, NR)
     t_lo, t_hi = _share(th, nthreads, npad // NR)
     for p0 in range(0, k, depth):
         kc = min(depth, k - p0)
-        _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, p0 * npad + t_lo * kc * NR)
+        d = _block_offset(p0, depth, pairs, npad) + t_lo * _steps(kc, pairs) * NR
+        if pairs:
+            _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d)
+        else:
+            _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d)
+
+
+@njit(inline="always", **_OPTS)
+def _bf16_subnormal(v):
+    """1 if the bf16 bits `v` are a subnormal (zero exponent, nonzero fraction), else 0; branch-free."""
+    return np.uint32((np.uint32(v) & np.uint32(0x7FFF)) - np.uint32(1) < np.uint32(0x7F))
+
+
+@njit(**_OPTS)
+def _has_bf16_subnormals(h, off, rs, cs, rows, cols):
+    """Whether the strided (rows, cols) bf16 matrix ``h[off + i*rs + j*cs]`` (int16 bits) has a subnormal."""
+    found = np.uint32(0)
+    if cs == 1:
+        for i in range(rows):
+            row = h[off + i * rs:off + i * rs + cols]
+            for j in range(cols):  # from 0: no negative-index wrap-around, so LLVM vectorises
+                found |= _bf16_subnormal(row[j])
+    elif abs(cs) <= abs(rs):
+        for i in range(rows):
+            for j in range(cols):
+                found |= _bf16_subnormal(h[off + i * rs + j * cs])
+    else:
+        for j in range(cols):
+            for i in range(rows):
+                found |= _bf16_subnormal(h[off + i * rs + j * cs])
+    return found != 0
 
 
 # --- micro-kernel ----------------------------------------------------------
@@ -269,6 +393,44 @@ def _kernel(kc, ap, rows, bp, bo, c, co, ldc, accumulate):
     _store_row(c, co + 3 * ldc, c3, accumulate)
     _store_row(c, co + 4 * ldc, c4, accumulate)
     _store_row(c, co + 5 * ldc, c5, accumulate)
+
+
+def _kernel_pairs(steps, ap, rows, bp, bo, c, co, ldc, accumulate):
+    """``_kernel`` on bf16 pairs (``vdot_bf16``): each of ``steps`` steps consumes two of k.
+
+    Row ``r`` of A is ``ap[rows[r]:][:steps]`` and B ``bp[bo:]``, packed by ``_pack_a_pairs`` and
+    ``_pack_b_pairs``. Only where ``DOT_BF16`` (jit only).
+    """
+    raise NotImplementedError
+
+
+@overload(_kernel_pairs)
+def _ov_kernel_pairs(steps, ap, rows, bp, bo, c, co, ldc, accumulate):
+    if not DOT_BF16:
+        def unreachable(steps, ap, rows, bp, bo, c, co, ldc, accumulate):  # gemm never asks for pairs
+            raise AssertionError("bf16 pairs without AVX512-BF16")
+        return unreachable
+
+    def kernel_pairs(steps, ap, rows, bp, bo, c, co, ldc, accumulate):
+        a0, a1, a2, a3, a4, a5 = rows
+        c0 = vzero(NR); c1 = vzero(NR); c2 = vzero(NR); c3 = vzero(NR); c4 = vzero(NR); c5 = vzero(NR)  # noqa: E702
+        for q in range(steps):
+            b = vload(bp, bo, NR)
+            c0 = vdot_bf16(c0, vbroadcast(ap, a0 + q, NR), b)
+            c1 = vdot_bf16(c1, vbroadcast(ap, a1 + q, NR), b)
+            c2 = vdot_bf16(c2, vbroadcast(ap, a2 + q, NR), b)
+            c3 = vdot_bf16(c3, vbroadcast(ap, a3 + q, NR), b)
+            c4 = vdot_bf16(c4, vbroadcast(ap, a4 + q, NR), b)
+            c5 = vdot_bf16(c5, vbroadcast(ap, a5 + q, NR), b)
+            bo += NR
+        _store_row(c, co, c0, accumulate)
+        _store_row(c, co + ldc, c1, accumulate)
+        _store_row(c, co + 2 * ldc, c2, accumulate)
+        _store_row(c, co + 3 * ldc, c3, accumulate)
+        _store_row(c, co + 4 * ldc, c4, accumulate)
+        _store_row(c, co + 5 * ldc, c5, accumulate)
+
+    return kernel_pairs
 
 
 @njit(inline="always", **_OPTS)
@@ -359,13 +521,14 @@ def _thread_slab(th, nthreads, m, n):
 
 
 @njit(**_OPTS)
-def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, m, n, k,
+def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m, n, k,
             acc, out16, out_kind, ldc, bias, act):
     """Everything thread ``th`` of ``nthreads`` does: its slab of ``act(a @ b + bias)``.
 
     ``a`` is the strided (M, K) matrix ``a[aoff + i*ars + p*acs]``; ``b`` the
     strided (K, N) matrix ``b[boff + p*brs + j*bcs]``, or, when
-    ``packed`` is non-empty, ignored in favour of that ``_pack_b_all`` buffer.
+    ``packed`` is non-empty, ignored in favour of that ``PackedB`` buffer.
+    ``pairs``: both are bf16, multiplied by ``_kernel_pairs``.
     Partial sums over KC blocks go to ``acc``; the last block goes through
     the epilogue (``_update``). Whole tiles of a float32 output without bias
     or activation are stored by the kernel directly.
@@ -375,33 +538,43 @@ def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, m, n, k,
         return
     plain = out_kind == _F32 and bias.size == 0 and act == 0
     npad = _round_up(n, NR)
-    ap = np.empty(MC * min(KC, k), np.float32)
-    bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * min(KC, k), np.float32)
-    tile = np.empty(MR * NR, np.float32)
     depth = _block_depth(k)
+    ap = np.empty(MC * _steps(min(depth, k), pairs), np.float32)
+    bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * _steps(min(depth, k), pairs), np.float32)
+    tile = np.empty(MR * NR, np.float32)
     for p0 in range(0, max(k, 1), depth):  # K = 0: one empty block, epilogue only
         kc = min(depth, k - p0)
+        steps = _steps(kc, pairs)
         first, last = p0 == 0, p0 + kc == k
         if packed.size:
-            b_panels, b_first = packed, p0 * npad + t_lo * kc * NR
+            b_panels, b_first = packed, _block_offset(p0, depth, pairs, npad) + t_lo * steps * NR
         else:
-            _pack_b(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0)
+            if pairs:
+                _pack_b_pairs(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0)
+            else:
+                _pack_b(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0)
             b_panels, b_first = bp, 0
         for sb in range(s_lo, s_hi, MC // MR):
             se = min(sb + MC // MR, s_hi)
-            _pack_a(a, aoff, ars, acs, m, sb, se, p0, kc, ap)
+            if pairs:
+                _pack_a_pairs(a, aoff, ars, acs, m, sb, se, p0, kc, ap)
+            else:
+                _pack_a(a, aoff, ars, acs, m, sb, se, p0, kc, ap)
             for t in range(t_lo, t_hi):
                 j = t * NR
                 nr = min(NR, n - j)
-                bo = b_first + (t - t_lo) * kc * NR
+                bo = b_first + (t - t_lo) * steps * NR
                 for s in range(sb, se):
                     i = s * MR
                     mr = min(MR, m - i)
-                    rows = _sliver_rows((s - sb) * MR * kc, kc)
-                    if mr == MR and nr == NR and (plain or not last):
-                        _kernel(kc, ap, rows, b_panels, bo, acc, i * ldc + j, ldc, not first)
+                    rows = _sliver_rows((s - sb) * MR * steps, steps)
+                    direct = mr == MR and nr == NR and (plain or not last)
+                    c, co, ldc_ = (acc, i * ldc + j, ldc) if direct else (tile, 0, NR)
+                    if pairs:
+                        _kernel_pairs(steps, ap, rows, b_panels, bo, c, co, ldc_, not first and direct)
                     else:
-                        _kernel(kc, ap, rows, b_panels, bo, tile, 0, NR, False)
+                        _kernel(kc, ap, rows, b_panels, bo, c, co, ldc_, not first and direct)
+                    if not direct:
                         if last:
                             _update(tile, acc, not first, out16, out_kind, i, j, mr, nr, ldc, bias, act)
                         else:
@@ -449,7 +622,7 @@ class PackedB:
            [1., 1., 1.]], dtype=float32)
     """
 
-    def __init__(self, b: np.ndarray, depth: int | None = None):
+    def __init__(self, b: np.ndarray, depth: int | None = None, pairs: bool | None = None):
         if b.ndim != 2 or b.dtype not in _STORAGE:
             raise ValueError(f"PackedB needs a 2-D float32, float16 or bfloat16 matrix. "
                              f"Received shape {b.shape}, dtype {b.dtype}")
@@ -459,14 +632,30 @@ class PackedB:
         #: Steps of k per block: ``gemm``'s blocking by default; ``k`` gives whole-depth
         #: panels (panel ``t`` at ``t * K * NR``), as ``conv``'s direct kernel reads them.
         self.depth = _block_depth(k) if depth is None else depth
-        self.data = np.empty(k * -(-n // NR) * NR, np.float32)
+        buf, off, rs, cs = strided(b)
+        if pairs is None:
+            pairs = _pairs_possible(b.dtype) and not _has_bf16_subnormals(buf, off, rs, cs, k, n)
+        elif pairs and not _pairs_possible(b.dtype):
+            raise ValueError(f"bf16 pairs need a bfloat16 matrix and a CPU with AVX512-BF16; "
+                             f"received {b.dtype} (AVX512-BF16: {DOT_BF16})")
+        #: Whether the panels hold bf16 pairs for ``_kernel_pairs`` (else float32 values).
+        self.pairs = pairs
+        #: The matrix packed (not a copy): what a product with a non-bf16 left operand repacks.
+        self.source = b
+        full, last = divmod(k, self.depth) if k else (0, 0)
+        steps = full * _steps(self.depth, pairs) + _steps(last, pairs)
+        self.data = np.empty(steps * -(-n // NR) * NR, np.float32)
         if self.data.size:
-            buf, off, rs, cs = strided(b)
-            threads.parallel(_pack_b_share, buf, off, rs, cs, k, n, self.depth, self.data,
+            threads.parallel(_pack_b_share, buf, off, rs, cs, k, n, self.depth, pairs, self.data,
                              nthreads=1 if self.data.size <= SERIAL_MAX // 64 else None)
 
     def __repr__(self) -> str:
-        return f"<PackedB shape={self.shape} dtype={self.dtype}>"
+        return f"<PackedB shape={self.shape} dtype={self.dtype}{' bf16 pairs' if self.pairs else ''}>"
+
+
+def _pairs_possible(dtype: np.dtype) -> bool:
+    """Whether operands of `dtype` can run on ``_kernel_pairs`` on this CPU."""
+    return DOT_BF16 and dtype == dtypes.bfloat16
 
 
 def pack_b(b: np.ndarray) -> PackedB:
@@ -519,15 +708,23 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
         return out
     acc, out16, out_kind, ldc = output_views(out, partial_sums=k > KC)
     serial = m * n * k <= SERIAL_MAX or threads.get_num_threads() == 1
-    if not serial and not isinstance(b, PackedB):
-        b = PackedB(b)  # packed once, by all threads, rather than by each thread for its slab
+    a_strided = strided(a)
+    a_pairs = _pairs_possible(a.dtype) and not _has_bf16_subnormals(*a_strided, m, k)
     if isinstance(b, PackedB):
         if b.depth != _block_depth(k):
             raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs {_block_depth(k)}")
+        if b.pairs and not a_pairs:  # a is not bf16, or has subnormals: the float32 path for both
+            b = PackedB(b.source, b.depth, pairs=False)
+    elif not serial:
+        # packed once, by all threads, rather than by each thread for its slab
+        b = PackedB(b, pairs=None if a_pairs else False)
+    if isinstance(b, PackedB):
+        pairs = b.pairs
         packed, (bbuf, boff, brs, bcs) = b.data, (np.empty(0, np.float32), 0, 0, 0)
     else:
         packed, (bbuf, boff, brs, bcs) = np.empty(0, np.float32), strided(b)
-    args = (*strided(a), bbuf, boff, brs, bcs, packed, m, n, k, acc, out16, out_kind, ldc, bias_vector(bias),
-            ACTIVATIONS[activation])
+        pairs = a_pairs and not _has_bf16_subnormals(bbuf, boff, brs, bcs, k, n)
+    args = (*a_strided, bbuf, boff, brs, bcs, packed, pairs, m, n, k, acc, out16, out_kind, ldc,
+            bias_vector(bias), ACTIVATIONS[activation])
     threads.parallel(_thread, *args, nthreads=1 if serial else None)
     return out

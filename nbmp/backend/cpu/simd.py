@@ -35,11 +35,13 @@ from nbmp.backend.cpu.halfbits import HARDWARE_F16
 
 __all__ = [
     "KERNEL_VERSION",
+    "DOT_BF16",
     "REGISTERS",
     "WIDTH",
     "FloatVec",
     "vadd",
     "vbroadcast",
+    "vdot_bf16",
     "vfma",
     "vload",
     "vload_bf16",
@@ -48,6 +50,7 @@ __all__ = [
     "vstore",
     "vstore_bf16",
     "vstore_f16",
+    "vstore_zip16",
     "vzero",
 ]
 
@@ -75,6 +78,8 @@ def _vector_registers(features):
 
 
 WIDTH, REGISTERS = _vector_registers(_target_features())
+#: Whether the target has AVX512-BF16's ``vdpbf16ps`` (``vdot_bf16``).
+DOT_BF16 = "+avx512bf16" in _target_features().split(",")
 
 
 class FloatVecType(types.Type):
@@ -306,6 +311,32 @@ def vstore_bf16(typingctx, arr, i, v):
     return types.void(arr, i, v), codegen
 
 
+@intrinsic(prefer_literal=True)
+def vstore_zip16(typingctx, dst, d, src, i0, i1, lanes=None):
+    """``dst[d:d+2*lanes]`` = ``src[i0:i0+lanes]`` and ``src[i1:i1+lanes]`` interleaved, 16-bit values.
+
+    ``dst[d + 2*c] = src[i0 + c]``, ``dst[d + 2*c + 1] = src[i1 + c]``: two rows of bf16
+    turned into the pairs ``vdot_bf16`` reads. `dst` and `src` are 1-D int16 arrays.
+    """
+    width = _lanes(lanes)
+    if not (width and _is_array_of(dst, types.int16) and _is_array_of(src, types.int16)
+            and all(isinstance(x, types.Integer) for x in (d, i0, i1))):
+        return None
+
+    def codegen(context, builder, sig, args):
+        rows = []
+        for k in (3, 4):
+            ptr = _element_ptr(context, builder, sig.args[2], args[2], sig.args[k], args[k])
+            rows.append(builder.load(builder.bitcast(ptr, _i16s(width).as_pointer()), align=2))
+        zipped = builder.shuffle_vector(rows[0], rows[1], ir.Constant(
+            _i32s(2 * width), [c // 2 + (c % 2) * width for c in range(2 * width)]))
+        ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        builder.store(zipped, builder.bitcast(ptr, zipped.type.as_pointer()), align=2)
+        return context.get_dummy_value()
+
+    return _producer_sig(types.void, dst, d, src, i0, i1, lanes), codegen
+
+
 def _vector_intrinsic(builder, name, args):
     ty = args[0].type
     fnty = ir.FunctionType(ty, [ty] * len(args))
@@ -347,3 +378,48 @@ def vmax(typingctx, a, b):
         return _vector_intrinsic(builder, "maximum", args)
 
     return a(a, b), codegen
+
+
+class _BFloat(ir.Type):
+    """LLVM's ``bfloat`` (llvmlite's IR builder has no such type), for ``vdot_bf16``'s declaration."""
+
+    def _to_string(self):
+        return "bfloat"
+
+    def __eq__(self, other):
+        return isinstance(other, _BFloat)
+
+    def __hash__(self):
+        return hash(_BFloat)
+
+
+@intrinsic
+def vdot_bf16(typingctx, acc, a, b):
+    """``acc + a[2i] * b[2i] + a[2i+1] * b[2i+1]`` in lane ``i``, where `a` and `b` hold bf16 pairs.
+
+    Each float32 lane of `a` and `b` carries the bits of two bf16 values, the even one in its
+    low half (as they lie in memory). AVX512-BF16's ``vdpbf16ps``, 16 lanes a register: twice
+    the multiply-adds of ``vfma`` per instruction. It treats bf16 subnormal inputs as zero and
+    flushes subnormal results to zero, unlike ``vfma``. Types only where ``DOT_BF16``.
+    """
+    width = _vectors(acc, a, b)
+    if not (DOT_BF16 and width and width % 16 == 0):
+        return None
+
+    def codegen(context, builder, sig, args):
+        f32x16, pairs = _f32s(16), ir.VectorType(_BFloat(), 32)
+        fnty = ir.FunctionType(f32x16, [f32x16, pairs, pairs])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.avx512bf16.dpbf16ps.512")
+        undef = ir.Constant(_f32s(width), ir.Undefined)
+        parts = []
+        for lo in range(0, width, 16):
+            lanes = ir.Constant(_i32s(16), list(range(lo, lo + 16)))
+            acc_, a_, b_ = (builder.shuffle_vector(v, undef, lanes) for v in args)
+            parts.append(builder.call(fn, [acc_, builder.bitcast(a_, pairs), builder.bitcast(b_, pairs)]))
+        while len(parts) > 1:  # concatenate halves, pairwise
+            n = parts[0].type.count
+            parts = [builder.shuffle_vector(x, y, ir.Constant(_i32s(2 * n), list(range(2 * n))))
+                     for x, y in zip(parts[0::2], parts[1::2])]
+        return parts[0]
+
+    return acc(acc, a, b), codegen
