@@ -121,16 +121,29 @@ def test_conv2d_reads_strided_input_and_leaves_it_untouched():
            dilation=(1, 1), groups=1)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])  # bf16: vdpbf16ps pairs where the CPU has them
 @pytest.mark.parametrize("slab_bytes", [1, 1 << 18])
-def test_conv2d_bands_and_threads(monkeypatch, slab_bytes):
+def test_conv2d_bands_and_threads(monkeypatch, slab_bytes, dtype):
     """Big enough for every thread; a tiny slab forces one output row per band."""
     monkeypatch.setattr(cpu_conv, "SLAB_BYTES", slab_bytes)
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((3, 17, 15, 32)).astype(np.float16)
-    kernel = rng.standard_normal((3, 2, 32, 40)).astype(np.float16)
+    dt = dtypes.as_numpy(dtype)
+    x = rng.standard_normal((3, 17, 15, 32)).astype(dt)
+    kernel = rng.standard_normal((3, 2, 32, 40)).astype(dt)
     geometry = dict(strides=(2, 1), padding=((1, 1), (0, 1)), dilation=(1, 2), groups=1)
-    got = backend_conv2d(x, kernel, None, (2, 1), ((1, 1), (0, 1)), (1, 2), 1, "relu", np.float16)
-    _check(got, x, kernel, "float16", None, "relu", **geometry)
+    got = backend_conv2d(x, kernel, None, (2, 1), ((1, 1), (0, 1)), (1, 2), 1, "relu", dt)
+    _check(got, x, kernel, dtype, None, "relu", **geometry)
+
+
+@pytest.mark.parametrize("where", ["image", "kernel"])
+def test_conv2d_bf16_subnormals_are_not_read_as_zero(where):
+    """What AVX512-BF16's vdpbf16ps would do to them: such convolutions keep the float32 path."""
+    bf16 = dtypes.bfloat16
+    x, kernel = np.zeros((1, 5, 5, 4), bf16), np.zeros((3, 3, 4, 3), bf16)
+    tiny, big = dtypes.finfo("bfloat16").smallest_subnormal, 2.0**100
+    x[..., 1], kernel[1, 1, 1, :] = (tiny, big) if where == "image" else (big, tiny)
+    got = backend_conv2d(x, kernel, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, None, np.float32)
+    assert (got == np.float32(2.0**-33)).all()  # each output: its centre tap, tiny * 2**100
 
 
 def test_conv2d_without_input_channels_is_the_bias():

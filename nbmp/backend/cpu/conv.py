@@ -20,6 +20,12 @@ slice, writing its columns of the output in place; a depthwise convolution
 (one input channel and one filter per group) runs instead as one pass over all
 channels with the channels in the vector lanes and the taps as the reduction
 (``_depthwise_tile``).
+
+On CPUs with AVX512-BF16, a bf16 convolution with an even number of channels per
+group runs on ``gemm._kernel_pairs`` (``vdpbf16ps``): the slab then keeps the
+input's bf16 bits as they are, two channels per 32-bit slot, and the weights
+are packed as pairs of consecutive channels of a tap. Inputs holding bf16
+subnormals stay on the float32 path, as in ``gemm``.
 """
 
 from __future__ import annotations
@@ -36,7 +42,11 @@ from nbmp.backend.cpu.gemm import (
     SERIAL_MAX,
     PackedB,
     _copy_run,
+    _halves,
+    _has_bf16_subnormals,
     _kernel,
+    _kernel_pairs,
+    _pairs_possible,
     _share,
     _update,
     bias_vector,
@@ -50,7 +60,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-3/gemm-8/simd-3/halfbits-1"
+KERNEL_VERSION = "conv-4/gemm-8/simd-3/halfbits-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -78,19 +88,27 @@ def geometry(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], group: int
 
 
 @njit(inline="always", **_OPTS)
-def _fill_slab(x, geo, img, ih0, rows, slab):
+def _fill_slab(x, geo, img, ih0, rows, slab, pairs):
     """``slab[(r*Wp + c)*Cg:][:Cg]`` = the group's channels of input pixel ``(img, ih0 + r, c - left)``.
 
-    As float32, zeros where the pixel lies in the padding.
+    As float32, zeros where the pixel lies in the padding. `pairs`: the bf16 bits
+    instead, two channels per float32 slot (pixel ``(r, c)`` from slot ``(r*Wp + c)*Cg/2``).
     """
     h, w, ch, cg, coff, pl, wp = geo[0], geo[1], geo[2], geo[3], geo[4], geo[12], geo[15]
+    bits, slab16 = _halves(x), slab.view(np.int16)
     for r in range(rows):
         ih = ih0 + r
         for c in range(wp):
             iw = c - pl
-            d = (r * wp + c) * cg
-            if 0 <= ih < h and 0 <= iw < w:
-                _copy_run(x, ((img * h + ih) * w + iw) * ch + coff, cg, slab, d)
+            src = ((img * h + ih) * w + iw) * ch + coff
+            inside = 0 <= ih < h and 0 <= iw < w
+            d = (r * wp + c) * cg  # in halves when pairs, else in floats
+            if pairs and inside:
+                slab16[d:d + cg] = bits[src:src + cg]
+            elif pairs:
+                slab16[d:d + cg] = 0
+            elif inside:
+                _copy_run(x, src, cg, slab, d)
             else:
                 slab[d:d + cg] = 0
 
@@ -116,21 +134,23 @@ def _depthwise_tile(slab, pix, at0, geo, wp, bp, bo, tile):
 
 
 @njit(**_OPTS)
-def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, bp, filters, acc, out16, out_kind, ldc,
-                   bias, act):
+def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, pairs, bp, filters, acc, out16, out_kind,
+                   ldc, bias, act):
     """Thread ``th``'s share of a direct convolution: its output rows, ``band`` rows at a time.
 
     ``bp`` holds the weights as whole-depth micro-panels (``PackedB(.., depth=K)``);
     output pixel ``i`` (flat over N, OH, OW) is row ``i`` of the ``_update`` targets.
     ``depthwise``: filter ``c`` sees channel ``c`` only (``geo`` then takes all
-    channels as one group and ``bp`` is the (KH*KW, C) kernel).
+    channels as one group and ``bp`` is the (KH*KW, C) kernel). ``pairs``: bf16 on
+    ``_kernel_pairs``, ``bp`` packed as pairs (``PackedB(.., pairs=True)``).
     """
     cg, kh_, kw_ = geo[3], geo[5], geo[6]
     sh, sw, dh, dw, pt, oh_, ow_ = geo[7], geo[8], geo[9], geo[10], geo[11], geo[13], geo[14]
     k = kh_ * kw_ if depthwise else kh_ * kw_ * cg
     wp = geo[15]
+    unit = cg // 2 if pairs else cg  # float32 slots of one pixel's channels in the slab
     # NR floats of slack: a depthwise tile's last lanes may read past the last channel
-    slab = np.zeros(((band - 1) * sh + (kh_ - 1) * dh + 1) * wp * cg + NR, np.float32)
+    slab = np.zeros(((band - 1) * sh + (kh_ - 1) * dh + 1) * wp * unit + NR, np.float32)
     tile = np.empty(MR * NR, np.float32)
     pix = np.empty(MR, np.int64)
     lo, hi = _share(th, nthreads, n * oh_)
@@ -138,14 +158,14 @@ def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, bp, filters, acc, o
     while u < hi:  # output rows u .. u+rows of one image
         img, oh0 = u // oh_, u % oh_
         rows = min(band, oh_ - oh0, hi - u)
-        _fill_slab(x, geo, img, oh0 * sh - pt, (rows - 1) * sh + (kh_ - 1) * dh + 1, slab)
+        _fill_slab(x, geo, img, oh0 * sh - pt, (rows - 1) * sh + (kh_ - 1) * dh + 1, slab, pairs)
         pixels = rows * ow_
         first = u * ow_
         for q in range(0, pixels, MR):
             mr = min(MR, pixels - q)
             for r in range(MR):  # rows past the band repeat its last pixel
                 p = min(q + r, pixels - 1)
-                pix[r] = (p // ow_ * sh * wp + p % ow_ * sw) * cg
+                pix[r] = (p // ow_ * sh * wp + p % ow_ * sw) * unit
             for j in range(0, filters, NR):
                 if depthwise:
                     _depthwise_tile(slab, pix, j, geo, wp, bp, j * k, tile)
@@ -153,10 +173,14 @@ def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, bp, filters, acc, o
                     tap = 0
                     for kh in range(kh_):
                         for kw in range(kw_):
-                            at = (kh * dh * wp + kw * dw) * cg
+                            at = (kh * dh * wp + kw * dw) * unit
                             a_rows = (pix[0] + at, pix[1] + at, pix[2] + at,
                                       pix[3] + at, pix[4] + at, pix[5] + at)
-                            _kernel(cg, slab, a_rows, bp, j * k + tap * cg * NR, tile, 0, NR, tap > 0)
+                            bo = (j * k + tap * cg * NR) // (2 if pairs else 1)  # panels of k/2 slots
+                            if pairs:
+                                _kernel_pairs(unit, slab, a_rows, bp, bo, tile, 0, NR, tap > 0)
+                            else:
+                                _kernel(cg, slab, a_rows, bp, bo, tile, 0, NR, tap > 0)
                             tap += 1
                 _update(tile, acc, False, out16, out_kind, first + q, j, mr, min(NR, filters - j),
                         ldc, bias, act)
@@ -170,13 +194,17 @@ def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray,
     `depthwise`: `geo` covers all channels, `weights` is (KH*KW, C), filter ``c`` reads channel ``c``.
     """
     k, filters = weights.shape
-    packed = PackedB(weights, depth=k, pairs=False)
-    acc, out16, out_kind, ldc = output_views(out, partial_sums=False)
     cg, kh, sh, dh, wp = (int(geo[i]) for i in (3, 5, 7, 9, 15))
-    slab_row_bytes = 4 * wp * cg  # one input row, as _fill_slab lays it
+    # bf16 pairs: two channels of a tap per slot, so an even count; image as its bf16 bits (int16)
+    pairs = (not depthwise and cg % 2 == 0 and image.dtype == np.int16 and _pairs_possible(weights.dtype)
+             and not _has_bf16_subnormals(image, 0, 0, 1, 1, image.size))
+    packed = PackedB(weights, depth=k, pairs=None if pairs else False)  # None: unless subnormals
+    pairs = packed.pairs
+    acc, out16, out_kind, ldc = output_views(out, partial_sums=False)
+    slab_row_bytes = 4 * wp * (cg // 2 if pairs else cg)  # one input row, as _fill_slab lays it
     band = max(1, (SLAB_BYTES // max(slab_row_bytes, 1) - (kh - 1) * dh - 1) // sh + 1)
     nthreads = 1 if out.shape[0] * filters * k <= SERIAL_MAX else None
-    threads.parallel(_share_of_conv, image, geo, n, band, depthwise, packed.data, filters, acc, out16,
+    threads.parallel(_share_of_conv, image, geo, n, band, depthwise, pairs, packed.data, filters, acc, out16,
                      out_kind, ldc, bias_vector(bias), ACTIVATIONS[activation], nthreads=nthreads)
 
 
