@@ -60,7 +60,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-4/gemm-8/simd-3/halfbits-1"
+KERNEL_VERSION = "conv-5/gemm-9/simd-3/halfbits-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -153,6 +153,10 @@ def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, pairs, bp, filters,
     slab = np.zeros(((band - 1) * sh + (kh_ - 1) * dh + 1) * wp * unit + NR, np.float32)
     tile = np.empty(MR * NR, np.float32)
     pix = np.empty(MR, np.int64)
+    taps = np.empty(kh_ * kw_, np.int64)  # where each tap's channels start, from a pixel's
+    for kh in range(kh_):
+        for kw in range(kw_):
+            taps[kh * kw_ + kw] = (kh * dh * wp + kw * dw) * unit
     lo, hi = _share(th, nthreads, n * oh_)
     u = lo
     while u < hi:  # output rows u .. u+rows of one image
@@ -169,19 +173,12 @@ def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, pairs, bp, filters,
             for j in range(0, filters, NR):
                 if depthwise:
                     _depthwise_tile(slab, pix, j, geo, wp, bp, j * k, tile)
-                else:
-                    tap = 0
-                    for kh in range(kh_):
-                        for kw in range(kw_):
-                            at = (kh * dh * wp + kw * dw) * unit
-                            a_rows = (pix[0] + at, pix[1] + at, pix[2] + at,
-                                      pix[3] + at, pix[4] + at, pix[5] + at)
-                            bo = (j * k + tap * cg * NR) // (2 if pairs else 1)  # panels of k/2 slots
-                            if pairs:
-                                _kernel_pairs(unit, slab, a_rows, bp, bo, tile, 0, NR, tap > 0)
-                            else:
-                                _kernel(cg, slab, a_rows, bp, bo, tile, 0, NR, tap > 0)
-                            tap += 1
+                else:  # all taps in registers: one kernel call, one piece of A per tap
+                    a_rows = (pix[0], pix[1], pix[2], pix[3], pix[4], pix[5])
+                    if pairs:  # panels of k/2 slots
+                        _kernel_pairs(unit, slab, a_rows, taps, bp, j * k // 2, tile, 0, NR, False)
+                    else:
+                        _kernel(cg, slab, a_rows, taps, bp, j * k, tile, 0, NR, False)
                 _update(tile, acc, False, out16, out_kind, first + q, j, mr, min(NR, filters - j),
                         ldc, bias, act)
         u += rows

@@ -76,8 +76,8 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-8/simd-3/halfbits-1"
-if KERNEL_VERSION != f"gemm-8/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
+KERNEL_VERSION = "gemm-9/simd-3/halfbits-1"
+if KERNEL_VERSION != f"gemm-9/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r} and "
@@ -368,25 +368,28 @@ def _store_row(c, off, x, accumulate):
 
 
 @njit(**_OPTS)
-def _kernel(kc, ap, rows, bp, bo, c, co, ldc, accumulate):
+def _kernel(kc, ap, rows, shifts, bp, bo, c, co, ldc, accumulate):
     """``C (+)= A @ B`` for one MR x NR tile.
 
-    Row ``r`` of A is ``ap[rows[r]:][:kc]`` (``rows``: MR offsets; a packed
-    sliver's rows are ``kc`` apart, ``conv``'s direct kernel passes pixels of an
-    image), B the packed micro-panel at ``bp[bo:]`` (``kc`` rows of NR); C row
-    ``r`` is ``c[co + r*ldc:][:NR]``.
+    A is ``len(shifts)`` pieces of depth ``kc`` one after the other: row ``r`` of
+    piece ``t`` is ``ap[rows[r] + shifts[t]:][:kc]`` (a packed sliver's rows are
+    ``kc`` apart and GEMM has one piece; ``conv``'s direct kernel passes pixels of
+    an image and one shift per tap). B is the packed micro-panel at ``bp[bo:]``
+    (``len(shifts) * kc`` rows of NR); C row ``r`` is ``c[co + r*ldc:][:NR]``.
     """
-    a0, a1, a2, a3, a4, a5 = rows
     c0 = vzero(NR); c1 = vzero(NR); c2 = vzero(NR); c3 = vzero(NR); c4 = vzero(NR); c5 = vzero(NR)  # noqa: E702
-    for p in range(kc):
-        b = vload(bp, bo, NR)
-        c0 = vfma(vbroadcast(ap, a0 + p, NR), b, c0)
-        c1 = vfma(vbroadcast(ap, a1 + p, NR), b, c1)
-        c2 = vfma(vbroadcast(ap, a2 + p, NR), b, c2)
-        c3 = vfma(vbroadcast(ap, a3 + p, NR), b, c3)
-        c4 = vfma(vbroadcast(ap, a4 + p, NR), b, c4)
-        c5 = vfma(vbroadcast(ap, a5 + p, NR), b, c5)
-        bo += NR
+    for shift in shifts:
+        a0, a1, a2, a3, a4, a5 = rows[0] + shift, rows[1] + shift, rows[2] + shift, rows[3] + shift, \
+            rows[4] + shift, rows[5] + shift
+        for p in range(kc):
+            b = vload(bp, bo, NR)
+            c0 = vfma(vbroadcast(ap, a0 + p, NR), b, c0)
+            c1 = vfma(vbroadcast(ap, a1 + p, NR), b, c1)
+            c2 = vfma(vbroadcast(ap, a2 + p, NR), b, c2)
+            c3 = vfma(vbroadcast(ap, a3 + p, NR), b, c3)
+            c4 = vfma(vbroadcast(ap, a4 + p, NR), b, c4)
+            c5 = vfma(vbroadcast(ap, a5 + p, NR), b, c5)
+            bo += NR
     _store_row(c, co, c0, accumulate)
     _store_row(c, co + ldc, c1, accumulate)
     _store_row(c, co + 2 * ldc, c2, accumulate)
@@ -395,34 +398,36 @@ def _kernel(kc, ap, rows, bp, bo, c, co, ldc, accumulate):
     _store_row(c, co + 5 * ldc, c5, accumulate)
 
 
-def _kernel_pairs(steps, ap, rows, bp, bo, c, co, ldc, accumulate):
+def _kernel_pairs(steps, ap, rows, shifts, bp, bo, c, co, ldc, accumulate):
     """``_kernel`` on bf16 pairs (``vdot_bf16``): each of ``steps`` steps consumes two of k.
 
-    Row ``r`` of A is ``ap[rows[r]:][:steps]`` and B ``bp[bo:]``, packed by ``_pack_a_pairs`` and
-    ``_pack_b_pairs``. Only where ``DOT_BF16`` (jit only).
+    Row ``r`` of piece ``t`` of A is ``ap[rows[r] + shifts[t]:][:steps]`` and B ``bp[bo:]``,
+    packed by ``_pack_a_pairs`` and ``_pack_b_pairs``. Only where ``DOT_BF16`` (jit only).
     """
     raise NotImplementedError
 
 
 @overload(_kernel_pairs)
-def _ov_kernel_pairs(steps, ap, rows, bp, bo, c, co, ldc, accumulate):
+def _ov_kernel_pairs(steps, ap, rows, shifts, bp, bo, c, co, ldc, accumulate):
     if not DOT_BF16:
-        def unreachable(steps, ap, rows, bp, bo, c, co, ldc, accumulate):  # gemm never asks for pairs
+        def unreachable(steps, ap, rows, shifts, bp, bo, c, co, ldc, accumulate):  # never asked for
             raise AssertionError("bf16 pairs without AVX512-BF16")
         return unreachable
 
-    def kernel_pairs(steps, ap, rows, bp, bo, c, co, ldc, accumulate):
-        a0, a1, a2, a3, a4, a5 = rows
+    def kernel_pairs(steps, ap, rows, shifts, bp, bo, c, co, ldc, accumulate):
         c0 = vzero(NR); c1 = vzero(NR); c2 = vzero(NR); c3 = vzero(NR); c4 = vzero(NR); c5 = vzero(NR)  # noqa: E702
-        for q in range(steps):
-            b = vload(bp, bo, NR)
-            c0 = vdot_bf16(c0, vbroadcast(ap, a0 + q, NR), b)
-            c1 = vdot_bf16(c1, vbroadcast(ap, a1 + q, NR), b)
-            c2 = vdot_bf16(c2, vbroadcast(ap, a2 + q, NR), b)
-            c3 = vdot_bf16(c3, vbroadcast(ap, a3 + q, NR), b)
-            c4 = vdot_bf16(c4, vbroadcast(ap, a4 + q, NR), b)
-            c5 = vdot_bf16(c5, vbroadcast(ap, a5 + q, NR), b)
-            bo += NR
+        for shift in shifts:
+            a0, a1, a2, a3, a4, a5 = rows[0] + shift, rows[1] + shift, rows[2] + shift, rows[3] + shift, \
+                rows[4] + shift, rows[5] + shift
+            for q in range(steps):
+                b = vload(bp, bo, NR)
+                c0 = vdot_bf16(c0, vbroadcast(ap, a0 + q, NR), b)
+                c1 = vdot_bf16(c1, vbroadcast(ap, a1 + q, NR), b)
+                c2 = vdot_bf16(c2, vbroadcast(ap, a2 + q, NR), b)
+                c3 = vdot_bf16(c3, vbroadcast(ap, a3 + q, NR), b)
+                c4 = vdot_bf16(c4, vbroadcast(ap, a4 + q, NR), b)
+                c5 = vdot_bf16(c5, vbroadcast(ap, a5 + q, NR), b)
+                bo += NR
         _store_row(c, co, c0, accumulate)
         _store_row(c, co + ldc, c1, accumulate)
         _store_row(c, co + 2 * ldc, c2, accumulate)
@@ -542,6 +547,7 @@ def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m
     ap = np.empty(MC * _steps(min(depth, k), pairs), np.float32)
     bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * _steps(min(depth, k), pairs), np.float32)
     tile = np.empty(MR * NR, np.float32)
+    one_piece = np.zeros(1, np.int64)
     for p0 in range(0, max(k, 1), depth):  # K = 0: one empty block, epilogue only
         kc = min(depth, k - p0)
         steps = _steps(kc, pairs)
@@ -570,10 +576,11 @@ def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m
                     rows = _sliver_rows((s - sb) * MR * steps, steps)
                     direct = mr == MR and nr == NR and (plain or not last)
                     c, co, ldc_ = (acc, i * ldc + j, ldc) if direct else (tile, 0, NR)
+                    add = not first and direct
                     if pairs:
-                        _kernel_pairs(steps, ap, rows, b_panels, bo, c, co, ldc_, not first and direct)
+                        _kernel_pairs(steps, ap, rows, one_piece, b_panels, bo, c, co, ldc_, add)
                     else:
-                        _kernel(kc, ap, rows, b_panels, bo, c, co, ldc_, not first and direct)
+                        _kernel(kc, ap, rows, one_piece, b_panels, bo, c, co, ldc_, add)
                     if not direct:
                         if last:
                             _update(tile, acc, not first, out16, out_kind, i, j, mr, nr, ldc, bias, act)
