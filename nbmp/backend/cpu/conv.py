@@ -5,12 +5,12 @@ im2col matrix of ``x`` (one row per output pixel, one column per tap and input
 channel) with the kernel reshaped to ``(KH*KW*C, O)``. That matrix is never
 formed. A thread takes a band of output rows, decodes the input rows they read
 into a float32 slab with the padding written out as zeros, and runs
-``gemm._kernel`` on ``MR`` output pixels x ``NR`` filters once per tap: the
-``MR`` rows of A are the pixels' channel vectors at that tap, read from the slab
-in place, and B is the tap's rows of the kernel, packed once per call as
-whole-depth micro-panels. The tile sums all taps in registers and L1 (no partial
-sums in memory) before ``gemm``'s epilogue adds the bias, applies the activation
-and rounds once.
+``gemm._kernel`` on ``MR`` output pixels x ``NR`` filters, one piece of A per
+tap: the ``MR`` rows of a piece are the pixels' channel vectors at that tap,
+read from the slab in place, and B is the kernel, packed once per call as
+whole-depth micro-panels. The tile sums all taps in registers (no partial sums
+in memory) before ``gemm``'s epilogue adds the bias, applies the activation and
+rounds once.
 
 This direct kernel replaced an implicit GEMM (``gemm``'s packer copying each
 patch row from the image): measured side by side it was as fast (16 input
