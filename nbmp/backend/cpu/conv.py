@@ -185,16 +185,16 @@ def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, pairs, bp, filters,
 
 
 def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray, out: np.ndarray,
-                bias: np.ndarray | None, activation: str | None, depthwise: bool = False) -> None:
+                bias: np.ndarray | None, activation: str | None, depthwise: bool = False,
+                bf16_pairs: bool = False) -> None:
     """``out`` (N*OH*OW, filters of the group) = the group's convolution, by ``_share_of_conv``.
 
     `depthwise`: `geo` covers all channels, `weights` is (KH*KW, C), filter ``c`` reads channel ``c``.
+    `bf16_pairs`: `image` (bf16 bits) and `weights` may be multiplied as pairs (no subnormals in the image).
     """
     k, filters = weights.shape
     cg, kh, sh, dh, wp = (int(geo[i]) for i in (3, 5, 7, 9, 15))
-    # bf16 pairs: two channels of a tap per slot, so an even count; image as its bf16 bits (int16)
-    pairs = (not depthwise and cg % 2 == 0 and image.dtype == np.int16 and _pairs_possible(weights.dtype)
-             and not _has_bf16_subnormals(image, 0, 0, 1, 1, image.size))
+    pairs = bf16_pairs and not depthwise and cg % 2 == 0  # two channels of a tap per slot
     packed = PackedB(weights, depth=k, pairs=None if pairs else False)  # None: unless subnormals
     pairs = packed.pairs
     acc, out16, out_kind, ldc = output_views(out, partial_sums=False)
@@ -227,9 +227,12 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
         geo = geometry(x.shape, (kh, kw, groups, groups), 0, 1, strides, padding, dilation)
         _conv_group(image, geo, n, kernel.reshape(kh * kw, groups), rows, bias, activation, depthwise=True)
         return out
+    bf16_pairs = (_pairs_possible(x.dtype) and _pairs_possible(kernel.dtype)  # the image scanned once
+                  and not _has_bf16_subnormals(image, 0, 0, 1, 1, image.size))
     for g in range(groups):
         weights = kernel[..., g * fg:(g + 1) * fg].reshape(kh * kw * cg, fg)
         geo = geometry(x.shape, kernel.shape, g, groups, strides, padding, dilation)
         group_bias = None if bias is None else bias[g * fg:(g + 1) * fg]
-        _conv_group(image, geo, n, weights, rows[:, g * fg:(g + 1) * fg], group_bias, activation)
+        _conv_group(image, geo, n, weights, rows[:, g * fg:(g + 1) * fg], group_bias, activation,
+                    bf16_pairs=bf16_pairs)
     return out

@@ -716,7 +716,8 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
     acc, out16, out_kind, ldc = output_views(out, partial_sums=k > KC)
     serial = m * n * k <= SERIAL_MAX or threads.get_num_threads() == 1
     a_strided = strided(a)
-    a_pairs = _pairs_possible(a.dtype) and not _has_bf16_subnormals(*a_strided, m, k)
+    a_pairs = (_pairs_possible(a.dtype) and _pairs_possible(b.dtype)
+               and not _has_bf16_subnormals(*a_strided, m, k))
     if isinstance(b, PackedB):
         if b.depth != _block_depth(k):
             raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs {_block_depth(k)}")
