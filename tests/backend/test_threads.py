@@ -5,11 +5,12 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from nbmp.backend.cpu import gemm, threads
+from nbmp.backend.cpu import gemm, spin, threads
 from nbmp.backend.cpu.cast import PARALLEL_MIN, cast
 
 # Large enough for the parallel path of both kernels.
@@ -77,3 +78,51 @@ def test_an_error_in_a_share_reaches_the_caller():
 
     with pytest.raises(ArithmeticError, match="share"):
         threads.parallel(share, nthreads=2)
+
+
+def test_more_shares_than_threads_each_run_once():
+    ran: list[int] = []
+    lock = threading.Lock()
+
+    def share(th, nthreads):
+        with lock:
+            ran.append((th, nthreads))
+
+    threads.parallel(share, nthreads=threads.get_num_threads() + 3)
+    count = threads.get_num_threads() + 3
+    assert sorted(ran) == [(th, count) for th in range(count)]
+
+
+def test_a_share_slower_than_the_spin_and_a_pool_gone_to_sleep():
+    # the caller's wait outlasts SPIN_SECONDS and falls back to sleeping; afterwards the pool's
+    # threads have gone to sleep too, and the next call has to wake them
+    finished: list[int] = []
+
+    def share(th, nthreads):
+        if th > 0:
+            time.sleep(10 * threads.SPIN_SECONDS)
+        finished.append(th)
+
+    threads.parallel(share, nthreads=2)
+    assert sorted(finished) == [0, 1]
+    time.sleep(10 * threads.SPIN_SECONDS)
+    assert _products_are_right()
+
+
+def test_spin_waits_see_a_flag_another_thread_sets():
+    flags = np.zeros(2, np.int64)
+    rounds = threads._spin_rounds() * 2000  # seconds, if the load were hoisted out of the loop
+
+    def later():
+        time.sleep(0.01)
+        flags[1] = 5
+        time.sleep(0.01)
+        flags[0] = 5
+
+    setter = threading.Thread(target=later)
+    setter.start()
+    assert spin.wait_while(flags, 1, 0, rounds) == 5
+    assert spin.wait_all(flags, 5, rounds)
+    setter.join()
+    assert spin.wait_while(flags, 0, 5, 10) == 5  # unchanged: gives up after its rounds
+    assert not spin.wait_all(flags, 6, 10)

@@ -10,31 +10,158 @@ nbmp does not use Numba's ``parallel=True``. Each of Numba's threading layers ha
 
 and a ``parallel=True`` kernel compiles two to three times slower than the serial one.
 Instead, a kernel is written as one thread's share of the work, ``share(th, nthreads, *args)``
-compiled with ``nogil=True``, and ``parallel`` runs the shares on a process-wide pool of Python
-threads (share 0 in the calling thread). Such kernels release the GIL, so the shares run truly
-in parallel; any number of Python threads may call nbmp at once (their shares queue on the one
-pool); a forked child gets a fresh pool. The thread count is ``NUMBA_NUM_THREADS`` (default:
-the number of CPUs), changeable with ``set_num_threads``.
+compiled with ``nogil=True``, and ``parallel`` runs the shares on a process-wide pool of
+Python threads (share 0 in the calling thread). Such kernels release the GIL, so the shares
+run truly in parallel.
+
+Hand-off: waking a sleeping thread costs 50-200 microseconds here, a good part of a small
+product, so the pool's threads spin (``spin``, without the GIL) for ``SPIN_SECONDS`` after
+their last share before they sleep, and the caller spins as long for their results; back-to-back
+calls then start in about 10 microseconds. Any number of Python threads may call nbmp at once:
+a call that finds the pool busy runs all its shares in its own thread. A forked child gets a
+fresh pool. The thread count is ``NUMBA_NUM_THREADS`` (default: the number of CPUs),
+changeable with ``set_num_threads``.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 from numba.core import config
 
-__all__ = ["get_num_threads", "parallel", "set_num_threads"]
+from nbmp.backend.cpu.spin import wait_all, wait_while
+
+__all__ = ["SPIN_SECONDS", "get_num_threads", "parallel", "set_num_threads"]
+
+#: How long an idle pool thread, or a caller waiting for the pool, spins before it sleeps.
+SPIN_SECONDS = 0.002
 
 _num_threads = max(1, int(config.NUMBA_NUM_THREADS))
-_pool: ThreadPoolExecutor | None = None
+_pool: _Pool | None = None
+_pool_lock = threading.Lock()  # one pool, even when several threads make the first call at once
+_rounds: int | None = None  # spin rounds in SPIN_SECONDS, measured once per process
+
+
+def _spin_rounds() -> int:
+    """How many rounds of ``spin``'s loops take about ``SPIN_SECONDS`` on this machine."""
+    global _rounds
+    if _rounds is None:
+        flag = np.zeros(1, np.int64)
+        wait_while(flag, 0, 0, 1)  # compile (or load from the cache) outside the timing
+        wait_all(flag, 0, 1)
+        sample = 4096
+        start = time.perf_counter()
+        wait_while(flag, 0, 0, sample)
+        per_round = max(time.perf_counter() - start, 1e-9) / sample
+        _rounds = max(1, int(SPIN_SECONDS / per_round))
+    return _rounds
+
+
+class _Pool:
+    """``workers`` threads that run shares posted to them; the calling thread takes part too.
+
+    Worker ``w`` runs the shares of generation ``posted[w]`` (a counter the caller bumps after
+    storing the job in ``jobs[w]``) and then sets ``done[w]`` to it; both sides spin on those
+    counters, then sleep on ``wake`` (``sleepers`` counts who sleeps there).
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.rounds = _spin_rounds()
+        self.posted = np.zeros(workers, np.int64)
+        self.done = np.zeros(workers, np.int64)
+        self.jobs: list[Any] = [None] * workers
+        self.errors: list[BaseException | None] = [None] * workers
+        self.busy = threading.Lock()  # one call at a time
+        self.wake = threading.Condition()
+        self.sleepers = 0
+        self.generation = 0
+        for w in range(workers):
+            threading.Thread(target=self._serve, args=(w,), name=f"nbmp-{w + 1}", daemon=True).start()
+
+    def _serve(self, w: int) -> None:
+        seen = 0
+        while True:
+            generation = int(wait_while(self.posted, w, seen, self.rounds))
+            if generation == seen:
+                with self.wake:
+                    self.sleepers += 1
+                    while self.posted[w] == seen:
+                        self.wake.wait()
+                    self.sleepers -= 1
+                generation = int(self.posted[w])
+            seen = generation
+            job, self.jobs[w] = self.jobs[w], None
+            if job is not None:
+                share, ths, count, args = job
+                try:
+                    for th in ths:
+                        share(th, count, *args)
+                except BaseException as error:  # noqa: BLE001 - handed to the caller
+                    self.errors[w] = error
+            self.done[w] = generation
+            if self.sleepers:
+                with self.wake:
+                    self.wake.notify_all()
+            if job is None:
+                return  # the pool was retired
+
+    def _post(self, jobs: list[Any]) -> int:
+        self.generation += 1
+        for w, job in enumerate(jobs):
+            self.errors[w] = None
+            self.jobs[w] = job
+            self.posted[w] = self.generation
+        if self.sleepers:
+            with self.wake:
+                self.wake.notify_all()
+        return self.generation
+
+    def _join(self, generation: int, workers: int) -> None:
+        done = self.done[:workers]
+        if wait_all(done, generation, self.rounds):
+            return
+        with self.wake:
+            self.sleepers += 1
+            while not (done == generation).all():
+                self.wake.wait()
+            self.sleepers -= 1
+
+    def run(self, share: Callable[..., Any], count: int, args: tuple[Any, ...]) -> None:
+        """Shares ``0..count-1``, share ``th`` on participant ``th % (workers + 1)`` (0: the caller)."""
+        if not self.busy.acquire(blocking=False):  # another Python thread is using the pool
+            for th in range(count):
+                share(th, count, *args)
+            return
+        try:
+            every = min(count, self.workers + 1)
+            generation = self._post([(share, range(w + 1, count, every), count, args)
+                                     for w in range(every - 1)])
+            try:
+                for th in range(0, count, every):
+                    share(th, count, *args)
+            finally:
+                self._join(generation, every - 1)
+            for error in self.errors[:every - 1]:
+                if error is not None:
+                    raise error
+        finally:
+            self.busy.release()
+
+    def retire(self) -> None:
+        """Let the threads end (after the call in progress, if any)."""
+        with self.busy:
+            self._post([None] * self.workers)
 
 
 def _forget_pool() -> None:
-    global _pool
-    _pool = None  # its threads did not survive the fork
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()  # its threads did not survive the fork
 
 
 os.register_at_fork(after_in_child=_forget_pool)
@@ -50,10 +177,11 @@ def set_num_threads(n: int) -> None:
     global _num_threads, _pool
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads needs a positive int. Received: {n!r}")
-    _num_threads = n
-    if _pool is not None:
-        _pool.shutdown(wait=False)
-        _pool = None
+    with _pool_lock:
+        _num_threads = n
+        if _pool is not None:
+            _pool.retire()
+            _pool = None
 
 
 def parallel(share: Callable[..., Any], *args: Any, nthreads: int | None = None) -> None:
@@ -67,11 +195,10 @@ def parallel(share: Callable[..., Any], *args: Any, nthreads: int | None = None)
     if count == 1:
         share(0, 1, *args)
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=_num_threads - 1, thread_name_prefix="nbmp")
-    futures = [_pool.submit(share, th, count, *args) for th in range(1, count)]
-    try:
-        share(0, count, *args)
-    finally:
-        for future in futures:
-            future.result()
+    pool = _pool
+    if pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = _Pool(_num_threads - 1)
+            pool = _pool
+    pool.run(share, count, args)

@@ -1,0 +1,94 @@
+"""Spin-waiting without the GIL: the native half of ``threads``' hand-off between threads.
+
+Waking a sleeping thread costs tens to hundreds of microseconds (more on a virtual machine,
+whose idle virtual CPU has to be woken by the host), as much as a whole 512 x 512 product
+takes. So a thread that expects work or a result soon watches a flag in a loop instead, for a
+bounded number of rounds, as BLAS libraries do. These loops are ``nogil`` Numba functions, so
+the other threads run Python (and take the GIL) meanwhile.
+
+The flags are ``int64`` NumPy arrays. Another thread writes them (from Python, under the GIL,
+so every write it made before is visible once the flag is); the loops read them with an
+atomic acquire load (a plain load could legally be hoisted out of the loop by LLVM) and pause
+between reads (x86 ``pause``, AArch64 ``yield``), which keeps the spinning core from starving
+its neighbour and from flooding the memory system.
+
+>>> import numpy as np
+>>> flags = np.zeros(2, np.int64)
+>>> wait_while(flags, 1, 0, 100)   # flags[1] stays 0: gives up after 100 rounds
+0
+>>> flags[:] = 7
+>>> wait_all(flags, 7, 100)        # all already 7: returns at once
+True
+"""
+
+from __future__ import annotations
+
+import platform
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["wait_all", "wait_while"]
+
+_MACHINE = platform.machine().lower()
+#: The spin-loop hint of this architecture: (LLVM intrinsic, its constant arguments).
+_RELAX = {"x86_64": ("llvm.x86.sse2.pause", []), "amd64": ("llvm.x86.sse2.pause", []),
+          "aarch64": ("llvm.aarch64.hint", [1]), "arm64": ("llvm.aarch64.hint", [1])}.get(_MACHINE)
+
+
+@intrinsic
+def _load_acquire(typingctx, flags, i):
+    """``flags[i]`` of a 1-D int64 array, read with an atomic acquire load (no bounds check)."""
+    if not (isinstance(flags, types.Array) and flags.dtype == types.int64 and flags.ndim == 1
+            and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        index = context.cast(builder, args[1], sig.args[1], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], array, [index], wraparound=False)
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return types.int64(flags, i), codegen
+
+
+@intrinsic
+def _relax(typingctx):
+    """The CPU's spin-loop hint (nothing on architectures without one)."""
+
+    def codegen(context, builder, sig, args):
+        if _RELAX is not None:
+            name, constants = _RELAX
+            i32 = ir.IntType(32)
+            hint = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i32] * len(constants)), name)
+            builder.call(hint, [ir.Constant(i32, c) for c in constants])
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@njit(cache=True, nogil=True)
+def wait_while(flags, i, value, rounds):
+    """Spin while ``flags[i] == value``, at most `rounds` times; return ``flags[i]``."""
+    for _ in range(rounds):
+        now = _load_acquire(flags, i)
+        if now != value:
+            return now
+        _relax()
+    return _load_acquire(flags, i)
+
+
+@njit(cache=True, nogil=True)
+def wait_all(flags, value, rounds):
+    """Spin until every ``flags[j] == value``, at most `rounds` times; return whether they are."""
+    for _ in range(rounds):
+        j = 0
+        while j < flags.size and _load_acquire(flags, j) == value:
+            j += 1
+        if j == flags.size:
+            return True
+        _relax()
+    return False
