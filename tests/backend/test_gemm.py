@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from nbmp import dtypes, testing
 from nbmp.backend import reference
-from nbmp.backend.cpu import gemm, simd
+from nbmp.backend.cpu import gemm, simd, threads
 from nbmp.backend.cpu import matmul as backend_matmul
 
 HALVES = ["float16", "bfloat16"]
@@ -127,6 +127,25 @@ def test_packed_weights_give_the_same_result(dtype):
     packed = gemm.pack_b(b)
     assert "shape=(300, 50)" in repr(packed)
     np.testing.assert_array_equal(gemm.gemm(a, packed, np.float32), gemm.gemm(a, b, np.float32))
+
+
+@pytest.mark.parametrize("dtype", INPUTS)
+def test_threads_split_by_rows_or_by_columns_agree_with_one_thread(dtype):
+    """Row slabs share one packed ``b``; column slabs pack their own columns, block by block."""
+    rng = np.random.default_rng(3)
+    k, n = 3 * gemm.KC - 70, 3 * gemm.NR + 5  # several blocks of k, a ragged last panel
+    before = threads.get_num_threads()
+    try:
+        for m, by_rows in ((13, False), (300, True)):
+            a, b = _operand(rng, (m, k), dtype, "strided"), _operand(rng, (k, n), dtype, "C")
+            threads.set_num_threads(2)
+            assert gemm._slabs_share_b(m, n) == by_rows
+            got = gemm.gemm(a, b, dtypes.as_numpy(dtype))
+            threads.set_num_threads(1)
+            np.testing.assert_array_equal(got, gemm.gemm(a, b, dtypes.as_numpy(dtype)))
+            _check(got, a, b, dtype)
+    finally:
+        threads.set_num_threads(before)
 
 
 needs_dot_bf16 = pytest.mark.skipif(not simd.DOT_BF16, reason="the CPU has no AVX512-BF16 (vdpbf16ps)")

@@ -29,12 +29,13 @@ path, which keeps them exact. Products or sums below float32's smallest normal
 
 ``conv.py`` runs the same micro-kernel and epilogue on pixels of an image.
 
-Threads (``threads.parallel`` runs the shares): all threads first pack ``b``
-together, each its share of micro-panels; then each thread computes a slab of
+Threads (``threads.parallel`` runs the shares): each thread computes a slab of
 whole output tiles (rows, or columns when that balances better), packing the
-slivers of ``a`` it needs. Small products run in the calling thread alone,
-packing ``b`` one KC block at a time. ``PackedB`` keeps a packed ``b`` (a weight matrix) for
-reuse across calls.
+slivers of ``a`` it needs. Row slabs all read the whole of ``b``, so all threads
+first pack it together, each its share of micro-panels; a column slab (and a
+small product, run in the calling thread alone) packs just its own columns of
+``b``, one KC block at a time, which also keeps them in cache. ``PackedB`` keeps
+a packed ``b`` (a weight matrix) for reuse across calls.
 
 Halves reach the kernels as 16-bit integer views: fp16 as ``uint16``, bf16 as
 ``int16`` (as in ``cast``), so Numba's type dispatch tells them apart.
@@ -660,6 +661,12 @@ class PackedB:
         return f"<PackedB shape={self.shape} dtype={self.dtype}{' bf16 pairs' if self.pairs else ''}>"
 
 
+def _slabs_share_b(m: int, n: int) -> bool:
+    """Whether the threads' slabs of an (M, N) output are cut along rows, so that each uses all
+    of ``b`` (else each uses its own columns of ``b`` and packs them itself, block by block)."""
+    return _thread_slab(0, threads.get_num_threads(), m, n)[3] == -(-n // NR)
+
+
 def _pairs_possible(dtype: np.dtype) -> bool:
     """Whether operands of `dtype` can run on ``_kernel_pairs`` on this CPU."""
     return DOT_BF16 and dtype == dtypes.bfloat16
@@ -723,8 +730,8 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
             raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs {_block_depth(k)}")
         if b.pairs and not a_pairs:  # a is not bf16, or has subnormals: the float32 path for both
             b = PackedB(b.source, b.depth, pairs=False)
-    elif not serial:
-        # packed once, by all threads, rather than by each thread for its slab
+    elif not serial and _slabs_share_b(m, n):
+        # packed once, by all threads, rather than all of it by each thread for its slab
         b = PackedB(b, pairs=None if a_pairs else False)
     if isinstance(b, PackedB):
         pairs = b.pairs
