@@ -8,9 +8,8 @@ the other threads run Python (and take the GIL) meanwhile.
 
 The flags are ``int64`` NumPy arrays. Another thread writes them (from Python, under the GIL,
 so every write it made before is visible once the flag is); the loops read them with an
-atomic acquire load (a plain load could legally be hoisted out of the loop by LLVM) and pause
-between reads (x86 ``pause``, AArch64 ``yield``), which keeps the spinning core from starving
-its neighbour and from flooding the memory system.
+atomic acquire load (a plain load could legally be hoisted out of the loop by LLVM) and give
+way between reads (``sched_yield``), so a spinning thread never keeps a runnable one waiting.
 
 >>> import numpy as np
 >>> flags = np.zeros(2, np.int64)
@@ -24,6 +23,7 @@ True
 from __future__ import annotations
 
 import platform
+import sys
 
 from llvmlite import ir
 from numba import njit, types
@@ -32,10 +32,13 @@ from numba.extending import intrinsic
 
 __all__ = ["wait_all", "wait_while"]
 
-_MACHINE = platform.machine().lower()
-#: The spin-loop hint of this architecture: (LLVM intrinsic, its constant arguments).
-_RELAX = {"x86_64": ("llvm.x86.sse2.pause", []), "amd64": ("llvm.x86.sse2.pause", []),
-          "aarch64": ("llvm.aarch64.hint", [1]), "arm64": ("llvm.aarch64.hint", [1])}.get(_MACHINE)
+#: How a spinning thread gives way between reads: ``sched_yield`` where there is one (POSIX), as
+#: OpenBLAS's threads do; else the CPU's spin-loop hint (x86 ``pause``, AArch64 ``yield``).
+#: ``pause`` alone measured badly on a virtual machine: the hypervisor takes a pausing loop for
+#: a lock holder's victim and deschedules the virtual CPU, for milliseconds at a time.
+_YIELD_CALL = sys.platform != "win32"
+_HINTS = {"x86_64": ("llvm.x86.sse2.pause", []), "amd64": ("llvm.x86.sse2.pause", []),
+          "aarch64": ("llvm.aarch64.hint", [1]), "arm64": ("llvm.aarch64.hint", [1])}
 
 
 @intrinsic
@@ -55,13 +58,16 @@ def _load_acquire(typingctx, flags, i):
 
 
 @intrinsic
-def _relax(typingctx):
-    """The CPU's spin-loop hint (nothing on architectures without one)."""
+def _give_way(typingctx):
+    """Let other threads run for a moment (see ``_YIELD_CALL``)."""
 
     def codegen(context, builder, sig, args):
-        if _RELAX is not None:
-            name, constants = _RELAX
-            i32 = ir.IntType(32)
+        i32 = ir.IntType(32)
+        if _YIELD_CALL:
+            sched_yield = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, []), "sched_yield")
+            builder.call(sched_yield, [])
+        elif platform.machine().lower() in _HINTS:
+            name, constants = _HINTS[platform.machine().lower()]
             hint = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(ir.VoidType(), [i32] * len(constants)), name)
             builder.call(hint, [ir.Constant(i32, c) for c in constants])
@@ -77,7 +83,7 @@ def wait_while(flags, i, value, rounds):
         now = _load_acquire(flags, i)
         if now != value:
             return now
-        _relax()
+        _give_way()
     return _load_acquire(flags, i)
 
 
@@ -90,5 +96,5 @@ def wait_all(flags, value, rounds):
             j += 1
         if j == flags.size:
             return True
-        _relax()
+        _give_way()
     return False
