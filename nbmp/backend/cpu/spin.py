@@ -37,8 +37,9 @@ __all__ = ["wait_all", "wait_while"]
 #: ``pause`` alone measured badly on a virtual machine: the hypervisor takes a pausing loop for
 #: a lock holder's victim and deschedules the virtual CPU, for milliseconds at a time.
 _YIELD_CALL = sys.platform != "win32"
-_HINTS = {"x86_64": ("llvm.x86.sse2.pause", []), "amd64": ("llvm.x86.sse2.pause", []),
-          "aarch64": ("llvm.aarch64.hint", [1]), "arm64": ("llvm.aarch64.hint", [1])}
+_HINT = {"x86_64": ("llvm.x86.sse2.pause", []), "amd64": ("llvm.x86.sse2.pause", []),
+         "aarch64": ("llvm.aarch64.hint", [1]), "arm64": ("llvm.aarch64.hint", [1]),
+         }.get(platform.machine().lower())
 
 
 @intrinsic
@@ -64,10 +65,10 @@ def _give_way(typingctx):
     def codegen(context, builder, sig, args):
         i32 = ir.IntType(32)
         if _YIELD_CALL:
-            sched_yield = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, []), "sched_yield")
-            builder.call(sched_yield, [])
-        elif platform.machine().lower() in _HINTS:
-            name, constants = _HINTS[platform.machine().lower()]
+            call = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, []), "sched_yield")
+            builder.call(call, [])
+        elif _HINT is not None:
+            name, constants = _HINT
             hint = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(ir.VoidType(), [i32] * len(constants)), name)
             builder.call(hint, [ir.Constant(i32, c) for c in constants])
