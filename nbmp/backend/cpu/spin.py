@@ -33,13 +33,13 @@ from numba.extending import intrinsic
 __all__ = ["wait_all", "wait_while"]
 
 #: How a spinning thread gives way between reads: ``sched_yield`` where there is one (POSIX), as
-#: OpenBLAS's threads do; else the CPU's spin-loop hint (x86 ``pause``, AArch64 ``yield``).
-#: ``pause`` alone measured badly on a virtual machine: the hypervisor takes a pausing loop for
-#: a lock holder's victim and deschedules the virtual CPU, for milliseconds at a time.
+#: OpenBLAS's threads do; on Windows the CPU's spin-loop hint (x86 ``pause``, Arm ``yield``;
+#: ``platform.machine()`` says AMD64 / ARM64 there). ``pause`` alone measured badly on a virtual
+#: machine: the hypervisor takes a pausing loop for a lock holder's victim and deschedules the
+#: virtual CPU, for milliseconds at a time.
 _YIELD_CALL = sys.platform != "win32"
-_HINT = {"x86_64": ("llvm.x86.sse2.pause", []), "amd64": ("llvm.x86.sse2.pause", []),
-         "aarch64": ("llvm.aarch64.hint", [1]), "arm64": ("llvm.aarch64.hint", [1]),
-         }.get(platform.machine().lower())
+_HINT = {"amd64": ("llvm.x86.sse2.pause", []),
+         "arm64": ("llvm.aarch64.hint", [1])}.get(platform.machine().lower())
 
 
 @intrinsic

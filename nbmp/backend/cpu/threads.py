@@ -25,6 +25,7 @@ changeable with ``set_num_threads``.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -44,22 +45,19 @@ SPIN_SECONDS = 0.002
 _num_threads = max(1, int(config.NUMBA_NUM_THREADS))
 _pool: _Pool | None = None
 _pool_lock = threading.Lock()  # one pool, even when several threads make the first call at once
-_rounds: int | None = None  # spin rounds in SPIN_SECONDS, measured once per process
 
 
+@functools.cache
 def _spin_rounds() -> int:
-    """How many rounds of ``spin``'s loops take about ``SPIN_SECONDS`` on this machine."""
-    global _rounds
-    if _rounds is None:
-        flag = np.zeros(1, np.int64)
-        wait_while(flag, 0, 0, 1)  # compile (or load from the cache) outside the timing
-        wait_all(flag, 0, 1)
-        sample = 4096
-        start = time.perf_counter()
-        wait_while(flag, 0, 0, sample)
-        per_round = max(time.perf_counter() - start, 1e-9) / sample
-        _rounds = max(1, int(SPIN_SECONDS / per_round))
-    return _rounds
+    """How many rounds of ``spin``'s loops take about ``SPIN_SECONDS`` here (measured once)."""
+    flag = np.zeros(1, np.int64)
+    wait_while(flag, 0, 0, 1)  # compile (or load from the cache) outside the timing
+    wait_all(flag, 0, 1)
+    sample = 4096
+    start = time.perf_counter()
+    wait_while(flag, 0, 0, sample)
+    per_round = max(time.perf_counter() - start, 1e-9) / sample
+    return max(1, int(SPIN_SECONDS / per_round))
 
 
 class _Pool:
