@@ -122,18 +122,15 @@ def simt_kernel(tile, read_a, read_b, decode_bias, activate, encode, acc, has_bi
     acc = np.dtype(acc).type
 
     @cuda.jit(device=True, inline="always")
-    def fetch_a(regs, a, z, m0, k0, m_size, k_size, geom):
-        for p in range(a_loads):
+    def fetch(regs, read, x, z, r0, k0, r_size, k_size, loads, width, kfast, geom, a_side):
+        """This thread's share of the slab of rows (A) or columns (B) ``r0:r0+width``, depth ``k0:k0+bk``."""
+        for p in range(loads):
             e = thread_index() + p * threads
-            r, kk = (e // bk, e % bk) if a_kfast else (e % bm, e // bm)
-            regs[p] = read_a(a, z, m0 + r, k0 + kk, m_size, k_size, geom)
-
-    @cuda.jit(device=True, inline="always")
-    def fetch_b(regs, b, z, n0, k0, n_size, k_size, geom):
-        for p in range(b_loads):
-            e = thread_index() + p * threads
-            c, kk = (e // bk, e % bk) if b_kfast else (e % bn, e // bn)
-            regs[p] = read_b(b, z, k0 + kk, n0 + c, k_size, n_size, geom)
+            r, kk = (e // bk, e % bk) if kfast else (e % width, e // width)
+            if a_side:
+                regs[p] = read(x, z, r0 + r, k0 + kk, r_size, k_size, geom)
+            else:
+                regs[p] = read(x, z, k0 + kk, r0 + r, k_size, r_size, geom)
 
     @cuda.jit(device=True, inline="always")
     def stash(smem, regs, loads, width, kfast):
@@ -158,15 +155,15 @@ def simt_kernel(tile, read_a, read_b, decode_bias, activate, encode, acc, has_bi
             for i in range(tm):
                 for j in range(tn):
                     c[i, j] = 0
-            fetch_a(ra, a, z, m0, 0, m_size, k_size, geom)
-            fetch_b(rb, b, z, n0, 0, n_size, k_size, geom)
+            fetch(ra, read_a, a, z, m0, 0, m_size, k_size, a_loads, bm, a_kfast, geom, True)
+            fetch(rb, read_b, b, z, n0, 0, n_size, k_size, b_loads, bn, b_kfast, geom, False)
             for k0 in range(0, k_size, bk):
                 stash(sa, ra, a_loads, bm, a_kfast)
                 stash(sb, rb, b_loads, bn, b_kfast)
                 cuda.syncthreads()
                 if k0 + bk < k_size:  # the next slab's global loads overlap this slab's FMAs
-                    fetch_a(ra, a, z, m0, k0 + bk, m_size, k_size, geom)
-                    fetch_b(rb, b, z, n0, k0 + bk, n_size, k_size, geom)
+                    fetch(ra, read_a, a, z, m0, k0 + bk, m_size, k_size, a_loads, bm, a_kfast, geom, True)
+                    fetch(rb, read_b, b, z, n0, k0 + bk, n_size, k_size, b_loads, bn, b_kfast, geom, False)
                 for kk in range(bk):
                     for i in range(tm):
                         fa[i] = sa[kk, ty + i * ty_n]
