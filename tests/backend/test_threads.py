@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -126,3 +127,29 @@ def test_spin_waits_see_a_flag_another_thread_sets():
     setter.join()
     assert spin.wait_while(flags, 0, 5, 10) == 5  # unchanged: gives up after its rounds
     assert not spin.wait_all(flags, 6, 10)
+
+
+def _pool_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("nbmp-")]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="thread placement: Linux with two or more CPUs")
+def test_the_pools_threads_keep_off_the_callers_cpu():
+    before, cpus = threads.get_num_threads(), os.sched_getaffinity(0)
+    retired = _pool_threads()
+    try:
+        threads.set_num_threads(2)
+        for t in retired:
+            t.join(timeout=10)
+        threads.parallel(lambda th, nthreads: None)  # a fresh pool, its thread started
+        for cpu in sorted(cpus)[:2]:
+            os.sched_setaffinity(0, {cpu})  # the caller on `cpu` alone
+            threads.parallel(lambda th, nthreads: None)
+            workers = _pool_threads()
+            assert len(workers) == 1
+            assert os.sched_getaffinity(workers[0].native_id) == cpus - {cpu}
+    finally:
+        os.sched_setaffinity(0, cpus)
+        threads.set_num_threads(before)
+    assert _products_are_right()
