@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+#: Most timed calls in one block (see ``Timer``).
+MAX_REPEATS = 2000
 _REEXEC_FLAG = "NBMP_BENCH_REEXEC"
 
 
@@ -77,6 +79,10 @@ def add_common_options(parser: argparse.ArgumentParser, shapes: str, shapes_help
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per block")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls before each block")
     parser.add_argument("--pause", type=float, default=0.5, help="seconds of sleep before each block")
+    parser.add_argument("--min-time", type=float, default=0.2,
+                        help="seconds a block of fast calls runs at least (more repeats, up to "
+                             f"{MAX_REPEATS}): the first calls after the pause, slower while idle CPUs "
+                             "wake up, then weigh little")
     parser.add_argument("--budget", type=float, default=4.0,
                         help="seconds per block: slow implementations get fewer repeats (at least 3, or "
                              "one when a single call takes longer), and are skipped at sizes where their "
@@ -91,7 +97,7 @@ def add_common_options(parser: argparse.ArgumentParser, shapes: str, shapes_help
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeats, args.warmup, args.pause, args.budget = 3, 1, 0.25, 1.0
+        args.repeats, args.warmup, args.pause, args.budget, args.min_time = 3, 1, 0.25, 1.0, 0.05
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     return args
@@ -99,11 +105,12 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
 
 def make_timer(args: argparse.Namespace) -> Timer:
     return Timer(repeats=args.repeats, warmup=args.warmup, pause_s=args.pause, budget_s=args.budget,
-                 stat=args.stat)
+                 min_time_s=args.min_time, stat=args.stat)
 
 
 def settings_line(args: argparse.Namespace) -> str:
-    return (f"blocks: {args.warmup} warm-up, up to {args.repeats} repeats, {args.stat} reported, "
+    return (f"blocks: {args.warmup} warm-up, {args.repeats} repeats (more to fill {args.min_time} s), "
+            f"{args.stat} reported, "
             f"{args.pause} s pause, {args.budget} s budget")
 
 
@@ -148,19 +155,25 @@ class Timing:
 
 
 class Timer:
-    """Times blocks: pause, ``warmup`` calls, then up to ``repeats`` timed calls.
+    """Times blocks: pause, ``warmup`` calls, then ``repeats`` timed calls.
 
     A block whose warm-up call is slow gets fewer repeats (at least ``min_repeats``), so
     that one slow implementation keeps to roughly ``budget_s`` per block; a warm-up call
-    longer than the whole budget is taken as the block's only sample.
+    longer than the whole budget is taken as the block's only sample. A block of fast calls
+    gets more repeats (at most ``MAX_REPEATS``), to run for about ``min_time_s``: after the
+    pause the first calls of every implementation are slow (on a virtual machine, for a few
+    milliseconds, while the idle virtual CPUs are woken), and a block of ten 0.2 ms calls
+    would measure mostly that.
     """
 
     #: Skip a block whose predicted single call exceeds this many budgets.
     SKIP_FACTOR = 3.0
 
     def __init__(self, repeats: int = 10, warmup: int = 2, pause_s: float = 0.5,
-                 budget_s: float = 4.0, min_repeats: int = 3, stat: str = "median") -> None:
+                 budget_s: float = 4.0, min_repeats: int = 3, stat: str = "median",
+                 min_time_s: float = 0.0) -> None:
         self.repeats, self.warmup, self.pause_s = repeats, max(warmup, 1), pause_s
+        self.min_time_s = min_time_s
         self.budget_s, self.min_repeats, self.stat = budget_s, min(min_repeats, repeats), stat
         self.rates: dict[str, float] = {}
         self.skipped: list[str] = []
@@ -204,6 +217,8 @@ class Timer:
         n = self.repeats
         if t_call > 0 and t_call * n > self.budget_s:
             n = max(self.min_repeats, math.ceil(self.budget_s / t_call))
+        elif t_call > 0 and t_call * n < self.min_time_s:
+            n = min(MAX_REPEATS, math.ceil(self.min_time_s / t_call))
         timing = Timing()
         for _ in range(n):
             t0 = time.perf_counter()
