@@ -47,6 +47,7 @@ __all__ = [
     "vload_bf16",
     "vload_f16",
     "vmax",
+    "prefetch_write",
     "vstore",
     "vstore_bf16",
     "vstore_f16",
@@ -57,7 +58,7 @@ __all__ = [
 
 #: Numba's cache hashes only the file of a cached function: bump this on any
 #: change here, and the modules caching kernels built on it change theirs too.
-KERNEL_VERSION = "simd-3"
+KERNEL_VERSION = "simd-4"
 
 
 def _target_features():
@@ -335,6 +336,27 @@ def vstore_zip16(typingctx, dst, d, src, i0, i1, lanes=None):
         return context.get_dummy_value()
 
     return _producer_sig(types.void, dst, d, src, i0, i1, lanes), codegen
+
+
+@intrinsic
+def prefetch_write(typingctx, arr, i):
+    """Ask the CPU to bring the cache line of ``arr[i]`` (1-D float32 array) close, to be written.
+
+    A hint only (``llvm.prefetch``: x86 ``prefetchw``/``prefetcht0``): no effect on any value.
+    """
+    if not (_is_array_of(arr, types.float32) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        write, keep_in_all_levels, data_cache = (ir.Constant(_I32, v) for v in (1, 3, 1))
+        builder.call(fn, [builder.bitcast(ptr, i8p), write, keep_in_all_levels, data_cache])
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen
 
 
 def _vector_intrinsic(builder, name, args):
