@@ -78,8 +78,8 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-10/simd-4/halfbits-1"
-if KERNEL_VERSION != f"gemm-10/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
+KERNEL_VERSION = "gemm-11/simd-5/halfbits-1"
+if KERNEL_VERSION != f"gemm-11/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r} and "
@@ -481,23 +481,6 @@ def _ov_store_f16(out16, at, v):
     return unreachable
 
 
-@njit(inline="always", **_OPTS)
-def _finish_vector(v, acc, add_acc, out16, out_kind, at, bias, jb, act):
-    """``act(v (+ acc[at:]) + bias[jb:])`` for one tile row, stored to ``acc`` or ``out16`` at ``at``."""
-    if add_acc:
-        v = vadd(v, vload(acc, at, NR))
-    if bias.size:
-        v = vadd(v, vload(bias, jb, NR))
-    if act == 1:
-        v = vmax(v, vzero(NR))
-    if out_kind == _F32:
-        vstore(acc, at, v)
-    elif out_kind == _F16:
-        _store_f16(out16, at, v)
-    else:
-        vstore_bf16(out16.view(np.int16), at, v)
-
-
 @njit(**_OPTS)
 def _update(tile, acc, add_acc, out16, out_kind, i, j, mr, nr, ldc, bias, act):
     """Finish a tile: ``act(tile (+ acc) + bias)`` to ``acc`` or, rounded, to ``out16``.
@@ -508,16 +491,30 @@ def _update(tile, acc, add_acc, out16, out_kind, i, j, mr, nr, ldc, bias, act):
     activation have vector forms; the rest element by element.
     """
     vectors = nr == NR and act <= 1 and (out_kind != _F16 or HARDWARE_F16)
+    has_bias = bias.size > 0
     for r in range(mr):
         row = (i + r) * ldc + j
-        if vectors:
-            _finish_vector(vload(tile, r * NR, NR), acc, add_acc, out16, out_kind, row, bias, j, act)
+        if vectors:  # written out here: the arrays passed to an inlined helper, under these
+            # branches, made Numba count references to them on every row (10x slower)
+            v = vload(tile, r * NR, NR)
+            if add_acc:
+                v = vadd(v, vload(acc, row, NR))
+            if has_bias:
+                v = vadd(v, vload(bias, j, NR))
+            if act == 1:
+                v = vmax(v, vzero(NR))
+            if out_kind == _F32:
+                vstore(acc, row, v)
+            elif out_kind == _F16:
+                _store_f16(out16, row, v)
+            else:
+                vstore_bf16(out16, row, v)
             continue
         for c in range(nr):
             v = tile[r * NR + c]
             if add_acc:
                 v += acc[row + c]
-            if bias.size:
+            if has_bias:
                 v += bias[j + c]
             v = _activate(v, act)
             if out_kind == _F32:

@@ -58,7 +58,7 @@ __all__ = [
 
 #: Numba's cache hashes only the file of a cached function: bump this on any
 #: change here, and the modules caching kernels built on it change theirs too.
-KERNEL_VERSION = "simd-4"
+KERNEL_VERSION = "simd-5"
 
 
 def _target_features():
@@ -293,8 +293,10 @@ def vstore_f16(typingctx, arr, i, v):
 
 @intrinsic
 def vstore_bf16(typingctx, arr, i, v):
-    """Round ``v`` to bf16 (nearest even, NaN kept quiet), store the bits to ``arr[i:i+len(v)]`` (int16)."""
-    if not (_is_array_of(arr, types.int16) and isinstance(i, types.Integer) and _vectors(v)):
+    """Round ``v`` to bf16 (nearest even, NaN kept quiet), store the bits to ``arr[i:i+len(v)]``
+    (int16, or uint16: a view taken in a kernel's inner loop costs more than the store)."""
+    if not ((_is_array_of(arr, types.int16) or _is_array_of(arr, types.uint16))
+            and isinstance(i, types.Integer) and _vectors(v)):
         return None
     width = v.width
 
@@ -340,11 +342,11 @@ def vstore_zip16(typingctx, dst, d, src, i0, i1, lanes=None):
 
 @intrinsic
 def prefetch_write(typingctx, arr, i):
-    """Ask the CPU to bring the cache line of ``arr[i]`` (1-D float32 array) close, to be written.
+    """Ask the CPU to bring the cache line of ``arr[i]`` (1-D contiguous array) close, to be written.
 
     A hint only (``llvm.prefetch``: x86 ``prefetchw``/``prefetcht0``): no effect on any value.
     """
-    if not (_is_array_of(arr, types.float32) and isinstance(i, types.Integer)):
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(i, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
