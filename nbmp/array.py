@@ -63,6 +63,11 @@ class Array:
         arr._memo = {}
         return arr
 
+    @property
+    def _is_frozen(self) -> bool:
+        """Whether this Array's values can never change (see ``_frozen``)."""
+        return self._memo is not None
+
     def _derived(self, key: Any, make: Any) -> Any:
         """``make()``, computed once per `key` for a frozen Array, every time otherwise."""
         if self._memo is None:

@@ -222,3 +222,19 @@ def test_elementwise_misc():
     assert ops.concatenate([x, x]).shape == (4,)
     with pytest.raises(ValueError, match="one dtype"):
         ops.concatenate([x, nbmp.asarray([1.0])])
+
+
+def test_dense_prepares_a_variables_weights_once_and_a_plain_arrays_never(monkeypatch):
+    from nbmp.backend import cpu
+
+    prepared: list[tuple[int, ...]] = []
+    real = cpu.prepare_weights
+    monkeypatch.setattr(cpu, "prepare_weights", lambda k: prepared.append(k.shape) or real(k))
+    x = np.ones((2, 3), np.float16)
+    w = nbmp.Variable(np.ones((3, 4), np.float16))
+    for _ in range(3):
+        assert ops.dense(x, w.value).numpy().tolist() == [[3.0] * 4] * 2
+    assert prepared == [(3, 4)]  # a Variable's value never changes: packed on the first call only
+    plain = nbmp.asarray(np.ones((3, 5), np.float16))
+    assert ops.dense(x, plain).numpy().tolist() == [[3.0] * 5] * 2
+    assert prepared == [(3, 4)]  # the kernel packs a plain Array's columns itself

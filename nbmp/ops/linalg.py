@@ -92,9 +92,11 @@ def dense(x: Any, kernel: Any, bias: Any = None,
     bs = None if bias_arr is None else cast(bias_arr, acc)._data
     flat = xs._data.reshape(-1, kernel.shape[0])
     be = backend(xs, ks)
-    # A weight matrix that cannot change (a Variable's value) is prepared for the kernel once.
+    # A weight matrix that cannot change (a Variable's value) is prepared for the kernel once;
+    # any other goes as it is (preparing it on every call costs more than the kernel's own
+    # packing, which packs only what each thread reads).
     weights = (ks._derived(("dense weights", be.__name__), lambda: be.prepare_weights(ks._data))
-               if hasattr(be, "prepare_weights") else ks._data)
+               if hasattr(be, "prepare_weights") and ks._is_frozen else ks._data)
     y2 = be.dense(flat, weights, bs, fused, out)
     y = wrap(y2.reshape(x.shape[:-1] + (kernel.shape[1],)), xs)
     if fused is None and activation is not None:
