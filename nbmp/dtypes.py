@@ -43,6 +43,9 @@ SUPPORTED: tuple[str, ...] = FLOATING + (
 )
 
 _ALIASES = {"half": "float16", "float": "float32", "single": "float32", "double": "float64"}
+#: NumPy dtype -> name, for the common case (every operation asks, and ``dtype.name`` is slow).
+_NAMES = {bfloat16 if name == "bfloat16" else np.dtype(name): name for name in SUPPORTED}
+_DTYPES = {name: dtype for dtype, name in _NAMES.items()}
 
 
 def canonical_name(dtype: Any) -> str:
@@ -51,6 +54,9 @@ def canonical_name(dtype: Any) -> str:
     >>> canonical_name(np.float16), canonical_name("bfloat16"), canonical_name(np.dtype("int32"))
     ('float16', 'bfloat16', 'int32')
     """
+    given = dtype if isinstance(dtype, np.dtype) else getattr(dtype, "dtype", None)
+    if isinstance(given, np.dtype) and given in _NAMES:
+        return _NAMES[given]
     if isinstance(dtype, str):
         name = _ALIASES.get(dtype, dtype)
         if name in SUPPORTED:
@@ -84,8 +90,7 @@ def canonical_name(dtype: Any) -> str:
 
 def as_numpy(dtype: Any) -> np.dtype:
     """The NumPy dtype for a dtype name or object (bfloat16 is ml_dtypes')."""
-    name = canonical_name(dtype)
-    return bfloat16 if name == "bfloat16" else np.dtype(name)
+    return _DTYPES[canonical_name(dtype)]
 
 
 def is_floating(dtype: Any) -> bool:
@@ -203,6 +208,8 @@ def result_type(*operands: Any) -> str:
         raise ValueError("result_type needs at least one operand")
     strong = [_operand_dtype(x) for x in operands if not _is_weak_scalar(x)]
     weak = [x for x in operands if _is_weak_scalar(x)]
+    if not weak and all(dt == strong[0] for dt in strong):  # the common case, quickly
+        return _NAMES[strong[0]]
     # NumPy cannot promote bfloat16: let it stand in as float16, then map the answer back.
     stand_ins = [np.dtype(np.float16) if dt == bfloat16 else dt for dt in strong]
     name = np.result_type(*stand_ins, *weak).name

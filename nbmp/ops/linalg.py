@@ -46,7 +46,8 @@ def matmul(a: Any, b: Any, out_dtype: Any = None) -> Array:
             f"Received shapes a={a.shape}, b={b.shape}"
         )
     try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        if a.ndim > 2 or b.ndim > 2:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise ValueError(f"matmul: batch dimensions do not broadcast. Received shapes "
                          f"a={a.shape}, b={b.shape}") from None

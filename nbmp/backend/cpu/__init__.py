@@ -50,6 +50,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out_dtype: Any) -> np.ndarray:
     out_dtype = dtypes.as_numpy(out_dtype)
     if not _on_kernels(a, b, out_dtype=out_dtype):
         return cast(reference.matmul(_acc(a), _acc(b), _acc(a).dtype), out_dtype)
+    if a.ndim == 2 and b.ndim == 2:
+        return gemm.gemm(a, b, out_dtype)
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
