@@ -179,12 +179,17 @@ def test_bf16_products_run_on_bf16_pairs_where_the_cpu_has_them():
 
 @needs_dot_bf16
 @pytest.mark.parametrize("which", ["a", "b"])
-def test_bf16_subnormals_take_the_exact_float32_path(which):
-    """vdpbf16ps reads subnormals as zero: operands holding one must not reach it."""
+@pytest.mark.parametrize("m, k, n", [(40, 90, 30),  # one thread
+                                     (600, 1100, 64),  # threads split the rows: b packed first
+                                     (12, 1100, 640)])  # they split the columns, packing their own
+def test_bf16_subnormals_take_the_exact_float32_path(which, m, k, n):
+    """vdpbf16ps reads subnormals as zero: operands holding one must not reach it (the packers
+    find them, in the last block of k here, and the product starts again in float32)."""
     bf16 = dtypes.bfloat16
-    a, b = np.zeros((40, 90), bf16), np.zeros((90, 30), bf16)
+    a, b = np.zeros((m, k), bf16), np.zeros((k, n), bf16)
     tiny, big = dtypes.finfo("bfloat16").smallest_subnormal, 2.0**100
-    a[:, 5], b[5, :] = (tiny, big) if which == "a" else (big, tiny)  # products 2**-33, lost if tiny read as 0
+    # products 2**-33, lost if tiny were read as 0
+    a[:, k - 3], b[k - 3, :] = (tiny, big) if which == "a" else (big, tiny)
     assert gemm.pack_b(b).pairs == (which == "a")
     for rhs in (b, gemm.pack_b(b)):
         got = gemm.gemm(a, rhs, np.float32)

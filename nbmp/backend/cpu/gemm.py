@@ -22,10 +22,11 @@ The structure is BLIS's (Van Zee & van de Geijn, 2015), written in Numba:
 product runs on ``vdpbf16ps`` instead (``_kernel_pairs``), twice the multiply-adds
 per instruction: the packers then copy the bf16 bits as they are, two steps of k
 to a 32-bit slot (``_pack_a_pairs``, ``_pack_b_pairs``), and a step of the
-kernel consumes a pair. That instruction treats subnormal inputs as zero, so an
-operand holding bf16 subnormals (checked before packing; rare) takes the float32
-path, which keeps them exact. Products or sums below float32's smallest normal
-(about 1e-38) flush to zero on this path.
+kernel consumes a pair. That instruction treats subnormal inputs as zero, so the
+pair packers check every value they copy: a product whose operands hold a bf16
+subnormal (rare) stops and starts again on the float32 path, which keeps them
+exact. (A separate scan of both operands first cost 7% at 512 x 512.) Products or
+sums below float32's smallest normal (about 1e-38) flush to zero on this path.
 
 ``conv.py`` runs the same micro-kernel and epilogue on pixels of an image.
 
@@ -267,35 +268,46 @@ def _pack_a_pairs(a, off, rs, cs, m, s_lo, s_hi, p0, kc, ap):
     """``_pack_a`` for ``_kernel_pairs``: the bf16 bits of each row, two steps of k per float32 slot.
 
     Row ``r`` of sliver ``s`` fills slots ``((s - s_lo) * MR + r) * steps`` on, ``steps =
-    (kc + 1) // 2``; an odd ``kc`` and rows past ``m`` are padded with zeros.
+    (kc + 1) // 2``; an odd ``kc`` and rows past ``m`` are padded with zeros. Returns whether
+    a value packed is a bf16 subnormal (which ``_kernel_pairs`` would take for zero).
     """
     h = _halves(a)
     ap16 = ap.view(np.int16)
     steps = _steps(kc, True)
+    found = np.uint32(0)
     for s in range(s_lo, s_hi):
         base = 2 * (s - s_lo) * MR * steps
         mr = min(MR, m - s * MR)
         src = off + s * MR * rs + p0 * cs
         if cs == 1:
             for r in range(mr):
-                ap16[base + 2 * r * steps:base + 2 * r * steps + kc] = h[src + r * rs:src + r * rs + kc]
+                row, dst = src + r * rs, base + 2 * r * steps
+                for p in range(kc):
+                    v = h[row + p]
+                    found |= _bf16_subnormal(v)
+                    ap16[dst + p] = v
         else:
             for p in range(kc):
                 for r in range(mr):
-                    ap16[base + 2 * r * steps + p] = h[src + r * rs + p * cs]
+                    v = h[src + r * rs + p * cs]
+                    found |= _bf16_subnormal(v)
+                    ap16[base + 2 * r * steps + p] = v
         if kc % 2:
             for r in range(mr):
                 ap16[base + 2 * r * steps + kc] = 0
         ap16[base + 2 * mr * steps:base + 2 * MR * steps] = 0
+    return found != 0
 
 
 @njit(inline="always", **_OPTS)
 def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
     """``_pack_b`` for ``_kernel_pairs``: slot ``(q, c)`` of a panel holds the bf16 bits of
-    ``b[p0 + 2q, j + c]`` (low half) and ``b[p0 + 2q + 1, j + c]``, zero past ``kc`` or ``n``."""
+    ``b[p0 + 2q, j + c]`` (low half) and ``b[p0 + 2q + 1, j + c]``, zero past ``kc`` or ``n``.
+    Returns whether a value packed is a bf16 subnormal."""
     h = _halves(b)
     bp16 = bp.view(np.int16)
     steps = _steps(kc, True)
+    found = np.uint32(0)
     for t in range(t_lo, t_hi):
         j = t * NR
         nr = min(NR, n - j)
@@ -313,18 +325,24 @@ def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
                 for c in range(v, nr):
                     bp16[row + 2 * c] = h[src + c]
                     bp16[row + 2 * c + 1] = h[src + rs + c]
+                for c in range(nr):  # the two rows again, from L1: are there subnormals?
+                    found |= _bf16_subnormal(h[src + c]) | _bf16_subnormal(h[src + rs + c])
             else:
                 for e in range(min(2, kc - 2 * q)):
                     for c in range(nr):
-                        bp16[row + 2 * c + e] = h[src + e * rs + c * cs]
+                        v = h[src + e * rs + c * cs]
+                        found |= _bf16_subnormal(v)
+                        bp16[row + 2 * c + e] = v
+    return found != 0
 
 
 @njit(**_OPTS)
-def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, depth, pairs, bp):
+def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, depth, pairs, bp, subnormal):
     """Thread ``th``'s share of packing all of ``b`` (K, N): its micro-panels, every block of depth.
 
     Block ``p0`` of panel ``t`` lands at ``_block_offset(p0, ..) + t * steps * NR`` (the
-    ``PackedB`` layout); `pairs` picks the layout ``_kernel_pairs`` reads.
+    ``PackedB`` layout); `pairs` picks the layout ``_kernel_pairs`` reads, and a bf16
+    subnormal met on the way stops the share with ``subnormal[th] = 1``.
     """
     npad = _round_up(n, NR)
     t_lo, t_hi = _share(th, nthreads, npad // NR)
@@ -332,7 +350,9 @@ def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, depth, pairs, bp):
         kc = min(depth, k - p0)
         d = _block_offset(p0, depth, pairs, npad) + t_lo * _steps(kc, pairs) * NR
         if pairs:
-            _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d)
+            if _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
+                subnormal[th] = 1
+                return
         else:
             _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d)
 
@@ -543,13 +563,14 @@ def _thread_slab(th, nthreads, m, n):
 
 @njit(**_OPTS)
 def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m, n, k,
-            acc, out16, out_kind, ldc, bias, act):
+            acc, out16, out_kind, ldc, bias, act, subnormal):
     """Everything thread ``th`` of ``nthreads`` does: its slab of ``act(a @ b + bias)``.
 
     ``a`` is the strided (M, K) matrix ``a[aoff + i*ars + p*acs]``; ``b`` the
     strided (K, N) matrix ``b[boff + p*brs + j*bcs]``, or, when
     ``packed`` is non-empty, ignored in favour of that ``PackedB`` buffer.
-    ``pairs``: both are bf16, multiplied by ``_kernel_pairs``.
+    ``pairs``: both are bf16, multiplied by ``_kernel_pairs``; a bf16 subnormal met while
+    packing stops the share with ``subnormal[th] = 1`` (the caller starts again without pairs).
     Partial sums over KC blocks go to ``acc``; the last block goes through
     the epilogue (``_update``). Whole tiles of a float32 output without bias
     or activation are stored by the kernel directly.
@@ -572,14 +593,18 @@ def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m
             b_panels, b_first = packed, _block_offset(p0, depth, pairs, npad) + t_lo * steps * NR
         else:
             if pairs:
-                _pack_b_pairs(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0)
+                if _pack_b_pairs(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0):
+                    subnormal[th] = 1
+                    return
             else:
                 _pack_b(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0)
             b_panels, b_first = bp, 0
         for sb in range(s_lo, s_hi, MC // MR):
             se = min(sb + MC // MR, s_hi)
             if pairs:
-                _pack_a_pairs(a, aoff, ars, acs, m, sb, se, p0, kc, ap)
+                if _pack_a_pairs(a, aoff, ars, acs, m, sb, se, p0, kc, ap):
+                    subnormal[th] = 1
+                    return
             else:
                 _pack_a(a, aoff, ars, acs, m, sb, se, p0, kc, ap)
             for t in range(t_lo, t_hi):
@@ -657,22 +682,31 @@ class PackedB:
         #: Steps of k per block: ``gemm``'s blocking by default; ``k`` gives whole-depth
         #: panels (panel ``t`` at ``t * K * NR``), as ``conv``'s direct kernel reads them.
         self.depth = _block_depth(k) if depth is None else depth
-        buf, off, rs, cs = strided(b)
-        if pairs is None:
-            pairs = _pairs_possible(b.dtype) and not _has_bf16_subnormals(buf, off, rs, cs, k, n)
-        elif pairs and not _pairs_possible(b.dtype):
+        if pairs and not _pairs_possible(b.dtype):
             raise ValueError(f"bf16 pairs need a bfloat16 matrix and a CPU with AVX512-BF16; "
                              f"received {b.dtype} (AVX512-BF16: {DOT_BF16})")
-        #: Whether the panels hold bf16 pairs for ``_kernel_pairs`` (else float32 values).
-        self.pairs = pairs
         #: The matrix packed (not a copy): what a product with a non-bf16 left operand repacks.
         self.source = b
+        #: Whether the panels hold bf16 pairs for ``_kernel_pairs`` (else float32 values):
+        #: asked for (None or True), and no subnormal met while packing them.
+        self.pairs = _pairs_possible(b.dtype) if pairs is None else pairs
+        if not self._pack() and self.pairs:
+            self.pairs = False
+            self._pack()
+
+    def _pack(self) -> bool:
+        """Fill ``data`` (as ``pairs`` says); False when a bf16 subnormal stopped it."""
+        (k, n), pairs = self.shape, self.pairs
         full, last = divmod(k, self.depth) if k else (0, 0)
         steps = full * _steps(self.depth, pairs) + _steps(last, pairs)
         self.data = np.empty(steps * -(-n // NR) * NR, np.float32)
-        if self.data.size:
-            threads.parallel(_pack_b_share, buf, off, rs, cs, k, n, self.depth, pairs, self.data,
-                             nthreads=1 if self.data.size <= SERIAL_MAX // 64 else None)
+        if not self.data.size:
+            return True
+        count = 1 if self.data.size <= SERIAL_MAX // 64 else threads.get_num_threads()
+        subnormal = np.zeros(count, np.int64)
+        threads.parallel(_pack_b_share, *strided(self.source), k, n, self.depth, pairs, self.data,
+                         subnormal, nthreads=count)
+        return not subnormal.any()
 
     def __repr__(self) -> str:
         return f"<PackedB shape={self.shape} dtype={self.dtype}{' bf16 pairs' if self.pairs else ''}>"
@@ -741,25 +775,32 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
     if m == 0 or n == 0:
         return out
     acc, out16, out_kind, ldc = output_views(out, partial_sums=k > KC)
-    serial = m * n * k <= SERIAL_MAX or threads.get_num_threads() == 1
-    a_strided = strided(a)
-    a_pairs = (_pairs_possible(a.dtype) and _pairs_possible(b.dtype)
-               and not _has_bf16_subnormals(*a_strided, m, k))
+    count = 1 if m * n * k <= SERIAL_MAX else threads.get_num_threads()
+    # bf16 x bf16 runs on pairs unless the packers meet a subnormal: then again in float32
+    pairs = _pairs_possible(a.dtype) and _pairs_possible(b.dtype)
     if isinstance(b, PackedB):
         if b.depth != _block_depth(k):
             raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs {_block_depth(k)}")
-        if b.pairs and not a_pairs:  # a is not bf16, or has subnormals: the float32 path for both
+        if b.pairs and not pairs:  # a is not bf16: the float32 path for both
             b = PackedB(b.source, b.depth, pairs=False)
-    elif not serial and _slabs_share_b(m, n):
+    elif count > 1 and _slabs_share_b(m, n):
         # packed once, by all threads, rather than all of it by each thread for its slab
-        b = PackedB(b, pairs=None if a_pairs else False)
-    if isinstance(b, PackedB):
-        pairs = b.pairs
-        packed, (bbuf, boff, brs, bcs) = b.data, (np.empty(0, np.float32), 0, 0, 0)
-    else:
-        packed, (bbuf, boff, brs, bcs) = np.empty(0, np.float32), strided(b)
-        pairs = a_pairs and not _has_bf16_subnormals(bbuf, boff, brs, bcs, k, n)
-    args = (*a_strided, bbuf, boff, brs, bcs, packed, pairs, m, n, k, acc, out16, out_kind, ldc,
-            bias_vector(bias), ACTIVATIONS[activation])
-    threads.parallel(_thread, *args, nthreads=1 if serial else None)
-    return out
+        b = PackedB(b, pairs=None if pairs else False)
+    rest = (m, n, k, acc, out16, out_kind, ldc, bias_vector(bias), ACTIVATIONS[activation])
+    subnormal = np.zeros(count, np.int64)
+    while True:
+        if isinstance(b, PackedB):
+            b_args, pairs = (*_NO_B, b.data), b.pairs
+        else:
+            b_args = (*strided(b), _NO_PANELS)
+        threads.parallel(_thread, *strided(a), *b_args, pairs, *rest, subnormal, nthreads=count)
+        if not (pairs and subnormal.any()):
+            return out
+        # a subnormal, which vdpbf16ps would read as zero, stopped the pairs: again in float32
+        pairs = False
+        if isinstance(b, PackedB):
+            b = PackedB(b.source, b.depth, pairs=False)
+
+
+_NO_PANELS = np.empty(0, np.float32)  # ``_thread``'s ``packed`` when it packs b itself
+_NO_B = (_NO_PANELS, 0, 0, 0)  # its strided ``b`` when b is a PackedB
