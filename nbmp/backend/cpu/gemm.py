@@ -281,11 +281,10 @@ def _pack_a_pairs(a, off, rs, cs, m, s_lo, s_hi, p0, kc, ap):
         src = off + s * MR * rs + p0 * cs
         if cs == 1:
             for r in range(mr):
-                row, dst = src + r * rs, base + 2 * r * steps
-                for p in range(kc):
-                    v = h[row + p]
-                    found |= _bf16_subnormal(v)
-                    ap16[dst + p] = v
+                row = h[src + r * rs:src + r * rs + kc]
+                ap16[base + 2 * r * steps:base + 2 * r * steps + kc] = row
+                for p in range(kc):  # from 0 on a slice: no index wrap-around, so LLVM vectorises
+                    found |= _bf16_subnormal(row[p])
         else:
             for p in range(kc):
                 for r in range(mr):
@@ -325,8 +324,9 @@ def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
                 for c in range(v, nr):
                     bp16[row + 2 * c] = h[src + c]
                     bp16[row + 2 * c + 1] = h[src + rs + c]
-                for c in range(nr):  # the two rows again, from L1: are there subnormals?
-                    found |= _bf16_subnormal(h[src + c]) | _bf16_subnormal(h[src + rs + c])
+                row0, row1 = h[src:src + nr], h[src + rs:src + rs + nr]
+                for c in range(nr):  # the two rows again, from L1 (vectorised, as in _pack_a_pairs)
+                    found |= _bf16_subnormal(row0[c]) | _bf16_subnormal(row1[c])
             else:
                 for e in range(min(2, kc - 2 * q)):
                     for c in range(nr):
