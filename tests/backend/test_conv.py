@@ -146,6 +146,22 @@ def test_conv2d_bf16_subnormals_are_not_read_as_zero(where):
     assert (got == np.float32(2.0**-33)).all()  # each output: its centre tap, tiny * 2**100
 
 
+@pytest.mark.parametrize("where", ["image", "kernel"])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_bf16_subnormal_met_late_by_the_threads(where, groups):
+    """One subnormal, in the last pixel of the last image and the last group's channels: the
+    threads find it while copying (in vectors, 32 channels a group), and that group runs again."""
+    bf16 = dtypes.bfloat16
+    cg, per_group = 64 // groups, 8
+    x, kernel = np.zeros((4, 12, 12, 64), bf16), np.zeros((3, 3, cg, per_group * groups), bf16)
+    tiny, big = dtypes.finfo("bfloat16").smallest_subnormal, 2.0**100
+    x[-1, -1, -1, -1], kernel[1, 1, -1, :] = (tiny, big) if where == "image" else (big, tiny)
+    got = backend_conv2d(x, kernel, None, (1, 1), ((1, 1), (1, 1)), (1, 1), groups, None, np.float32)
+    expected = np.zeros(got.shape, np.float32)
+    expected[-1, -1, -1, -per_group:] = 2.0**-33  # the last group's filters, centred there
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_conv2d_without_input_channels_is_the_bias():
     x, kernel = np.ones((2, 4, 4, 0), np.float16), np.ones((3, 3, 0, 5), np.float16)
     bias = np.arange(5, dtype=np.float32)
