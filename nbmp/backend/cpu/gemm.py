@@ -11,7 +11,7 @@ The structure is BLIS's (Van Zee & van de Geijn, 2015), written in Numba:
 2. **Packing.** Operands, with any strides, are copied into contiguous float32
    buffers in the exact order the micro-kernel reads them, decoding halves on
    the way (vectorised where a row is contiguous); edges are padded with zeros.
-   For each block of ``KC`` steps of k, a thread packs the micro-panels of
+   For each block of ``KC`` kernel steps of k, a thread packs the micro-panels of
    ``b`` it will use (``KC x NR`` each), then, ``MC`` rows at a time, the
    slivers of ``a`` (a block that stays in L2), and runs the micro-kernel over
    every sliver x micro-panel pair.
@@ -91,11 +91,12 @@ if KERNEL_VERSION != f"gemm-11/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
 #: 6 x 4 with 32 vector registers (AVX-512), 6 x 2 with 16, leaving some for ``b`` and ``a``.
 MR = 6
 NR = WIDTH * (4 if REGISTERS >= 32 else 2)
-#: Cache blocking: KC steps of k per packed block, MC rows of ``a`` per L2 block. Every
-#: block of k is a pass over the float32 result (read, add, write back), whose cache misses
-#: cost more than streaming a deeper micro-panel of ``b`` from L2 (128 KiB at 512 x 64
-#: floats): KC = 512 measured 5-20% faster than 256 on one thread, more for bf16 pairs
-#: (a step of those consumes two of k).
+#: Cache blocking: KC kernel steps per packed block (KC of k, or 2 * KC for bf16 pairs, a
+#: step of which consumes two), MC rows of ``a`` per L2 block. Every block of k is a pass
+#: over the float32 result (read, add, write back), whose cache misses cost more than
+#: streaming a deeper micro-panel of ``b`` from L2 (128 KiB at 512 x 64 floats): 512 steps
+#: measured 5-20% faster than 256 on one thread, and for bf16 pairs 1024 of k 5-15% faster
+#: than 512 on two threads.
 KC = 512
 MC = 96
 #: Below this many multiply-adds a product runs in the calling thread (a parallel
@@ -175,10 +176,12 @@ def _round_up(x, multiple):
 
 
 @njit(inline="always", **_OPTS)
-def _block_depth(k):
-    """Depth of the blocks K is cut into: at most KC, all equal but the last (1100 -> 3 x 367,
-    not 2 x 512 + 76, whose thin last block would cost a pass over C for little work)."""
-    return max(-(-k // max(-(-k // KC), 1)), 1)
+def _block_depth(k, pairs):
+    """Depth (of k) of the blocks K is cut into: at most KC steps, all equal but the last (1100
+    -> 3 x 367, not 2 x 512 + 76, whose thin last block would cost a pass over C for little
+    work). A step of bf16 pairs takes two of k."""
+    most = 2 * KC if pairs else KC
+    return max(-(-k // max(-(-k // most), 1)), 1)
 
 
 @njit(inline="always", **_OPTS)
@@ -580,7 +583,7 @@ def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m
         return
     plain = out_kind == _F32 and bias.size == 0 and act == 0
     npad = _round_up(n, NR)
-    depth = _block_depth(k)
+    depth = _block_depth(k, pairs)
     ap = np.empty(MC * _steps(min(depth, k), pairs), np.float32)
     bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * _steps(min(depth, k), pairs), np.float32)
     tile = np.empty(MR * NR, np.float32)
@@ -679,9 +682,6 @@ class PackedB:
         k, n = b.shape
         self.shape = (k, n)
         self.dtype = b.dtype
-        #: Steps of k per block: ``gemm``'s blocking by default; ``k`` gives whole-depth
-        #: panels (panel ``t`` at ``t * K * NR``), as ``conv``'s direct kernel reads them.
-        self.depth = _block_depth(k) if depth is None else depth
         if pairs and not _pairs_possible(b.dtype):
             raise ValueError(f"bf16 pairs need a bfloat16 matrix and a CPU with AVX512-BF16; "
                              f"received {b.dtype} (AVX512-BF16: {DOT_BF16})")
@@ -690,8 +690,12 @@ class PackedB:
         #: Whether the panels hold bf16 pairs for ``_kernel_pairs`` (else float32 values):
         #: asked for (None or True), and no subnormal met while packing them.
         self.pairs = _pairs_possible(b.dtype) if pairs is None else pairs
+        #: Steps of k per block: ``gemm``'s blocking by default; ``k`` gives whole-depth
+        #: panels (panel ``t`` at ``t * K * NR``), as ``conv``'s direct kernel reads them.
+        self.depth = _block_depth(k, self.pairs) if depth is None else depth
         if not self._pack() and self.pairs:
             self.pairs = False
+            self.depth = _block_depth(k, False) if depth is None else depth
             self._pack()
 
     def _pack(self) -> bool:
@@ -779,10 +783,11 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
     # bf16 x bf16 runs on pairs unless the packers meet a subnormal: then again in float32
     pairs = _pairs_possible(a.dtype) and _pairs_possible(b.dtype)
     if isinstance(b, PackedB):
-        if b.depth != _block_depth(k):
-            raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs {_block_depth(k)}")
+        if b.depth != _block_depth(k, b.pairs):
+            raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs "
+                             f"{_block_depth(k, b.pairs)}")
         if b.pairs and not pairs:  # a is not bf16: the float32 path for both
-            b = PackedB(b.source, b.depth, pairs=False)
+            b = PackedB(b.source, pairs=False)
     elif count > 1 and _slabs_share_b(m, n):
         # packed once, by all threads, rather than all of it by each thread for its slab
         b = PackedB(b, pairs=None if pairs else False)
@@ -799,7 +804,7 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
         # a subnormal, which vdpbf16ps would read as zero, stopped the pairs: again in float32
         pairs = False
         if isinstance(b, PackedB):
-            b = PackedB(b.source, b.depth, pairs=False)
+            b = PackedB(b.source, pairs=False)
 
 
 _NO_PANELS = np.empty(0, np.float32)  # ``_thread``'s ``packed`` when it packs b itself
