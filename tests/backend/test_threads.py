@@ -149,6 +149,15 @@ def test_the_pools_threads_keep_off_the_callers_cpu():
             workers = _pool_threads()
             assert len(workers) == 1
             assert os.sched_getaffinity(workers[0].native_id) == cpus - {cpu}
+        os.sched_setaffinity(0, cpus)
+        retired = _pool_threads()
+        threads.set_num_threads(len(cpus) + 1)  # more threads than CPUs: left where they are
+        for t in retired:
+            t.join(timeout=10)
+        threads.parallel(lambda th, nthreads: None)  # the pool, made while any CPU may be used
+        os.sched_setaffinity(0, {min(cpus)})
+        threads.parallel(lambda th, nthreads: None)
+        assert [os.sched_getaffinity(t.native_id) for t in _pool_threads()] == [cpus] * len(cpus)
     finally:
         os.sched_setaffinity(0, cpus)
         threads.set_num_threads(before)

@@ -24,7 +24,8 @@ caller's CPU while another CPU idles; the two shares then run one after the othe
 as both threads keep running (the scheduler rarely moves a thread that has just run). On a
 2-core machine this was seen for tens of calls at a time: 64x784x512 took 330 microseconds
 instead of 190. So before each call the pool moves its threads off the caller's CPU (their
-CPU affinity: every CPU the pool's creator could use but that one), when that CPU changed.
+CPU affinity: every CPU the pool's creator could use but that one), when that CPU changed,
+unless there are more threads than CPUs.
 
 Any number of Python threads may call nbmp at once:
 a call that finds the pool busy runs all its shares in its own thread. A forked child gets a
@@ -104,7 +105,9 @@ class _Pool:
         self.sleepers = 0
         self.generation = 0
         self.tids: list[int | None] = [None] * workers  # native thread ids, for their affinity
-        self.cpus = os.sched_getaffinity(0) if _current_cpu is not None else set()
+        allowed = os.sched_getaffinity(0) if _current_cpu is not None else set()
+        # placed only when the workers fit beside the caller (else they would share fewer CPUs)
+        self.cpus = allowed if len(allowed) > workers else set()
         self.kept_off = -1  # the CPU the workers are kept off
         for w in range(workers):
             threading.Thread(target=self._serve, args=(w,), name=f"nbmp-{w + 1}", daemon=True).start()
