@@ -151,17 +151,26 @@ def test_threads_split_by_rows_or_by_columns_agree_with_one_thread(dtype):
 needs_dot_bf16 = pytest.mark.skipif(not simd.DOT_BF16, reason="the CPU has no AVX512-BF16 (vdpbf16ps)")
 
 
-@pytest.mark.parametrize("layout", ["C", "F", "reversed"])
-def test_bf16_subnormal_scan_is_exact_over_all_bit_patterns(layout):
+def test_bf16_subnormal_test_is_exact_over_all_bit_patterns():
     bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.int16)
     expected = ((bits & 0x7F80) == 0) & ((bits & 0x7F) != 0)
     assert expected.sum() == 2 * 127
-    block = np.zeros((3, 5), np.int16)
-    views = {"C": block, "F": np.asfortranarray(block), "reversed": block[::-1, ::-1].copy()[::-1, ::-1]}
-    view = views[layout]
-    for value, subnormal in zip(bits, expected):
-        view[1, 3] = value
-        assert gemm._has_bf16_subnormals(*gemm.strided(view.view(dtypes.bfloat16)), 3, 5) == subnormal
+    np.testing.assert_array_equal([bool(gemm._bf16_subnormal(v)) for v in bits], expected)
+
+
+@needs_dot_bf16
+@pytest.mark.parametrize("layout", ["C", "F", "reversed"])
+def test_bf16_pair_packers_find_a_subnormal_anywhere(layout):
+    tiny = dtypes.finfo("bfloat16").smallest_subnormal
+    for where in [None, (0, 0), (1, 3), (2, 4)]:
+        block = np.ones((3, 5), dtypes.bfloat16)
+        if where is not None:
+            block[where] = -tiny
+        views = {"C": block, "F": np.asfortranarray(block), "reversed": block[::-1, ::-1].copy()[::-1, ::-1]}
+        view = views[layout]
+        assert gemm.PackedB(view).pairs == (where is None)  # as b
+        slots = np.empty(gemm.MR * 3, np.float32)  # one sliver, 5 of k in 3 pairs
+        assert gemm._pack_a_pairs(*gemm.strided(view), 3, 0, 1, 0, 5, slots) == (where is not None)  # as a
 
 
 @needs_dot_bf16

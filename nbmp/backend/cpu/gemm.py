@@ -366,26 +366,6 @@ def _bf16_subnormal(v):
     return np.uint32((np.uint32(v) & np.uint32(0x7FFF)) - np.uint32(1) < np.uint32(0x7F))
 
 
-@njit(**_OPTS)
-def _has_bf16_subnormals(h, off, rs, cs, rows, cols):
-    """Whether the strided (rows, cols) bf16 matrix ``h[off + i*rs + j*cs]`` (int16 bits) has a subnormal."""
-    found = np.uint32(0)
-    if cs == 1:
-        for i in range(rows):
-            row = h[off + i * rs:off + i * rs + cols]
-            for j in range(cols):  # from 0: no negative-index wrap-around, so LLVM vectorises
-                found |= _bf16_subnormal(row[j])
-    elif abs(cs) <= abs(rs):
-        for i in range(rows):
-            for j in range(cols):
-                found |= _bf16_subnormal(h[off + i * rs + j * cs])
-    else:
-        for j in range(cols):
-            for i in range(rows):
-                found |= _bf16_subnormal(h[off + i * rs + j * cs])
-    return found != 0
-
-
 # --- micro-kernel ----------------------------------------------------------
 
 @njit(inline="always", **_OPTS)
