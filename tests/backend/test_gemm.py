@@ -133,7 +133,7 @@ def test_packed_weights_give_the_same_result(dtype):
 def test_threads_split_by_rows_or_by_columns_agree_with_one_thread(dtype):
     """Row slabs share one packed ``b``; column slabs pack their own columns, block by block."""
     rng = np.random.default_rng(3)
-    k, n = 3 * gemm.KC - 70, 3 * gemm.NR + 5  # several blocks of k, a ragged last panel
+    k, n = 3 * gemm.KC - 70, 2 * gemm.NR + 5  # several blocks of k, 3 panels (a ragged last one)
     before = threads.get_num_threads()
     try:
         for m, by_rows in ((13, False), (300, True)):

