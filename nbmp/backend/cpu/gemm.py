@@ -339,6 +339,15 @@ def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
     return found != 0
 
 
+@njit(inline="always", **_OPTS)
+def _pack_b_block(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
+    """``_pack_b_pairs`` or ``_pack_b``, as `pairs` says; whether a bf16 subnormal was met."""
+    if pairs:
+        return _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d)
+    _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d)
+    return False
+
+
 @njit(**_OPTS)
 def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, depth, pairs, bp, subnormal):
     """Thread ``th``'s share of packing all of ``b`` (K, N): its micro-panels, every block of depth.
@@ -352,12 +361,9 @@ def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, depth, pairs, bp, subnorma
     for p0 in range(0, k, depth):
         kc = min(depth, k - p0)
         d = _block_offset(p0, depth, pairs, npad) + t_lo * _steps(kc, pairs) * NR
-        if pairs:
-            if _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
-                subnormal[th] = 1
-                return
-        else:
-            _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d)
+        if _pack_b_block(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
+            subnormal[th] = 1
+            return
 
 
 @njit(inline="always", **_OPTS)
@@ -387,6 +393,17 @@ def _store_row(c, off, x, accumulate):
     vstore(c, off, x)
 
 
+@njit(inline="always", **_OPTS)
+def _store_tile(c, co, ldc, c0, c1, c2, c3, c4, c5, accumulate):
+    """The MR rows of a kernel's tile to ``c[co + r*ldc:][:NR]`` (added to what is there if `accumulate`)."""
+    _store_row(c, co, c0, accumulate)
+    _store_row(c, co + ldc, c1, accumulate)
+    _store_row(c, co + 2 * ldc, c2, accumulate)
+    _store_row(c, co + 3 * ldc, c3, accumulate)
+    _store_row(c, co + 4 * ldc, c4, accumulate)
+    _store_row(c, co + 5 * ldc, c5, accumulate)
+
+
 @njit(**_OPTS)
 def _kernel(kc, ap, rows, shifts, bp, bo, c, co, ldc, accumulate):
     """``C (+)= A @ B`` for one MR x NR tile.
@@ -411,12 +428,7 @@ def _kernel(kc, ap, rows, shifts, bp, bo, c, co, ldc, accumulate):
             c4 = vfma(vbroadcast(ap, a4 + p, NR), b, c4)
             c5 = vfma(vbroadcast(ap, a5 + p, NR), b, c5)
             bo += NR
-    _store_row(c, co, c0, accumulate)
-    _store_row(c, co + ldc, c1, accumulate)
-    _store_row(c, co + 2 * ldc, c2, accumulate)
-    _store_row(c, co + 3 * ldc, c3, accumulate)
-    _store_row(c, co + 4 * ldc, c4, accumulate)
-    _store_row(c, co + 5 * ldc, c5, accumulate)
+    _store_tile(c, co, ldc, c0, c1, c2, c3, c4, c5, accumulate)
 
 
 def _kernel_pairs(steps, ap, rows, shifts, bp, bo, c, co, ldc, accumulate):
@@ -450,12 +462,7 @@ def _ov_kernel_pairs(steps, ap, rows, shifts, bp, bo, c, co, ldc, accumulate):
                 c4 = vdot_bf16(c4, vbroadcast(ap, a4 + q, NR), b)
                 c5 = vdot_bf16(c5, vbroadcast(ap, a5 + q, NR), b)
                 bo += NR
-        _store_row(c, co, c0, accumulate)
-        _store_row(c, co + ldc, c1, accumulate)
-        _store_row(c, co + 2 * ldc, c2, accumulate)
-        _store_row(c, co + 3 * ldc, c3, accumulate)
-        _store_row(c, co + 4 * ldc, c4, accumulate)
-        _store_row(c, co + 5 * ldc, c5, accumulate)
+        _store_tile(c, co, ldc, c0, c1, c2, c3, c4, c5, accumulate)
 
     return kernel_pairs
 
@@ -565,8 +572,9 @@ def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m
     plain = out_kind == _F32 and bias.size == 0 and act == 0
     npad = _round_up(n, NR)
     depth = _block_depth(k, pairs)
-    ap = np.empty(MC * _steps(min(depth, k), pairs), np.float32)
-    bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * _steps(min(depth, k), pairs), np.float32)
+    most = _steps(min(depth, k), pairs)  # kernel steps of the deepest block
+    ap = np.empty(MC * most, np.float32)
+    bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * most, np.float32)
     tile = np.empty(MR * NR, np.float32)
     one_piece = np.zeros(1, np.int64)
     for p0 in range(0, max(k, 1), depth):  # K = 0: one empty block, epilogue only
@@ -576,12 +584,9 @@ def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m
         if packed.size:
             b_panels, b_first = packed, _block_offset(p0, depth, pairs, npad) + t_lo * steps * NR
         else:
-            if pairs:
-                if _pack_b_pairs(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0):
-                    subnormal[th] = 1
-                    return
-            else:
-                _pack_b(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0)
+            if _pack_b_block(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0, pairs):
+                subnormal[th] = 1
+                return
             b_panels, b_first = bp, 0
         for sb in range(s_lo, s_hi, MC // MR):
             se = min(sb + MC // MR, s_hi)

@@ -142,8 +142,10 @@ class _Pool:
 
     def _keep_off(self, cpu: int) -> None:
         """Let the workers run on any of ``cpus`` but `cpu` (the caller's), if they can."""
+        if cpu == self.kept_off:  # the usual case: nothing to do
+            return
         others = self.cpus - {cpu}
-        if cpu == self.kept_off or not others or None in self.tids:
+        if not others or None in self.tids:
             return
         try:
             for tid in self.tids:
