@@ -73,7 +73,7 @@ def test_thread_count_can_change_and_rejects_nonsense():
 
 
 def test_an_error_in_a_share_reaches_the_caller():
-    def share(th, nthreads):
+    def share(th, nthreads, go):
         if th == nthreads - 1:
             raise ArithmeticError(f"share {th}")
 
@@ -85,7 +85,7 @@ def test_more_shares_than_threads_each_run_once():
     ran: list[int] = []
     lock = threading.Lock()
 
-    def share(th, nthreads):
+    def share(th, nthreads, go):
         with lock:
             ran.append((th, nthreads))
 
@@ -99,7 +99,7 @@ def test_a_share_slower_than_the_spin_and_a_pool_gone_to_sleep():
     # threads have gone to sleep too, and the next call has to wake them
     finished: list[int] = []
 
-    def share(th, nthreads):
+    def share(th, nthreads, go):
         if th > 0:
             time.sleep(10 * threads.SPIN_SECONDS)
         finished.append(th)
@@ -107,6 +107,31 @@ def test_a_share_slower_than_the_spin_and_a_pool_gone_to_sleep():
     threads.parallel(share, nthreads=2)
     assert sorted(finished) == [0, 1]
     time.sleep(10 * threads.SPIN_SECONDS)
+    assert _products_are_right()
+
+
+def test_share_0_starts_the_other_shares_and_the_pool_does_if_it_does_not():
+    def run(starts: bool) -> bool:
+        """Whether share 1 began while share 0 was still running."""
+        began = threading.Event()
+
+        overlapped: list[bool] = []
+
+        def share(th, nthreads, go):
+            if th == 0:
+                if starts:
+                    spin.start_workers(go)
+                overlapped.append(began.wait(timeout=0.2))
+            else:
+                began.set()
+
+        threads.parallel(share, nthreads=2)
+        assert began.is_set()  # share 1 ran in the end either way
+        return overlapped == [True]
+
+    assert run(starts=True)
+    assert not run(starts=False)  # posted by the pool only after share 0 returned
+    assert run(starts=True)
     assert _products_are_right()
 
 
@@ -142,10 +167,10 @@ def test_the_pools_threads_keep_off_the_callers_cpu():
         threads.set_num_threads(2)
         for t in retired:
             t.join(timeout=10)
-        threads.parallel(lambda th, nthreads: None)  # a fresh pool, its thread started
+        threads.parallel(lambda th, nthreads, go: None)  # a fresh pool, its thread started
         for cpu in sorted(cpus)[:2]:
             os.sched_setaffinity(0, {cpu})  # the caller on `cpu` alone
-            threads.parallel(lambda th, nthreads: None)
+            threads.parallel(lambda th, nthreads, go: None)
             workers = _pool_threads()
             assert len(workers) == 1
             assert os.sched_getaffinity(workers[0].native_id) == cpus - {cpu}
@@ -154,9 +179,9 @@ def test_the_pools_threads_keep_off_the_callers_cpu():
         threads.set_num_threads(len(cpus) + 1)  # more threads than CPUs: left where they are
         for t in retired:
             t.join(timeout=10)
-        threads.parallel(lambda th, nthreads: None)  # the pool, made while any CPU may be used
+        threads.parallel(lambda th, nthreads, go: None)  # the pool, made while any CPU may be used
         os.sched_setaffinity(0, {min(cpus)})
-        threads.parallel(lambda th, nthreads: None)
+        threads.parallel(lambda th, nthreads, go: None)
         assert [os.sched_getaffinity(t.native_id) for t in _pool_threads()] == [cpus] * len(cpus)
     finally:
         os.sched_setaffinity(0, cpus)

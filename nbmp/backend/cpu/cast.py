@@ -22,7 +22,7 @@ from numba.extending import overload
 
 from nbmp import dtypes
 from nbmp.backend.cpu import halfbits as hb
-from nbmp.backend.cpu import threads
+from nbmp.backend.cpu import spin, threads
 from nbmp.backend.cpu.halfbits import (
     bf16_to_f32,
     f16_to_f32,
@@ -31,17 +31,19 @@ from nbmp.backend.cpu.halfbits import (
     f64_to_bf16,
     f64_to_f16,
 )
+from nbmp.backend.cpu.spin import start_workers
 
 __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "cast"]
 
-#: Numba's cache hashes this file only; this string names the halfbits
-#: version the cached kernels were built with, so bumping it there forces
+#: Numba's cache hashes this file only; this string names the halfbits and spin
+#: versions the cached kernels were built with, so bumping one there forces
 #: a change here (checked at import), which invalidates the cache.
-KERNEL_VERSION = "cast-1/halfbits-1"
-if not KERNEL_VERSION.endswith(hb.KERNEL_VERSION):
+KERNEL_VERSION = "cast-2/halfbits-1/spin-1"
+if not KERNEL_VERSION.endswith(f"/{hb.KERNEL_VERSION}/{spin.KERNEL_VERSION}"):
     raise RuntimeError(
-        f"nbmp.backend.cpu.cast was built against another halfbits version: update "
-        f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to end with {hb.KERNEL_VERSION!r}"
+        f"nbmp.backend.cpu.cast was built against other halfbits/spin versions: update "
+        f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to end with "
+        f"{hb.KERNEL_VERSION!r}/{spin.KERNEL_VERSION!r}"
     )
 
 #: Below this many elements the serial kernel runs (threads cost more than they save).
@@ -89,8 +91,9 @@ def _cast_serial(src, out):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _cast_share(th, nthreads, src, out):
+def _cast_share(th, nthreads, go, src, out):
     """Thread ``th``'s contiguous share of ``out[:] = src`` (see ``threads.parallel``)."""
+    start_workers(go)
     lo, hi = th * src.size // nthreads, (th + 1) * src.size // nthreads
     _cast_serial(src[lo:hi], out[lo:hi])
 

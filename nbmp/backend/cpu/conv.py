@@ -55,13 +55,14 @@ from nbmp.backend.cpu.gemm import (
     strided,
 )
 from nbmp.backend.cpu.simd import WIDTH, vfma, vload, vstore, vzero
+from nbmp.backend.cpu.spin import start_workers
 from nbmp.backend.reference import conv_output_size
 
 __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-6/gemm-11/simd-5/halfbits-1"
+KERNEL_VERSION = "conv-7/gemm-12/simd-5/halfbits-1/spin-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -147,7 +148,7 @@ def _depthwise_tile(slab, pix, at0, geo, wp, bp, bo, tile):
 
 
 @njit(**_OPTS)
-def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, pairs, bp, filters, acc, out16, out_kind,
+def _share_of_conv(th, nthreads, go, x, geo, n, band, depthwise, pairs, bp, filters, acc, out16, out_kind,
                    ldc, bias, act, subnormal):
     """Thread ``th``'s share of a direct convolution: its output rows, ``band`` rows at a time.
 
@@ -158,6 +159,7 @@ def _share_of_conv(th, nthreads, x, geo, n, band, depthwise, pairs, bp, filters,
     ``_kernel_pairs``, ``bp`` packed as pairs (``PackedB(.., pairs=True)``); a bf16
     subnormal in the input stops the share with ``subnormal[th] = 1``.
     """
+    start_workers(go)
     cg, kh_, kw_ = geo[3], geo[5], geo[6]
     sh, sw, dh, dw, pt, oh_, ow_ = geo[7], geo[8], geo[9], geo[10], geo[11], geo[13], geo[14]
     k = kh_ * kw_ if depthwise else kh_ * kw_ * cg

@@ -51,7 +51,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from nbmp import dtypes
-from nbmp.backend.cpu import halfbits, simd, threads
+from nbmp.backend.cpu import halfbits, simd, spin, threads
 from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
 from nbmp.backend.cpu.simd import (
     DOT_BF16,
@@ -72,6 +72,7 @@ from nbmp.backend.cpu.simd import (
     vstore_zip16,
     vzero,
 )
+from nbmp.backend.cpu.spin import start_workers
 
 __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "bias_vector", "gemm",
            "output_views", "pack_b", "strided"]
@@ -79,12 +80,12 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-11/simd-5/halfbits-1"
-if KERNEL_VERSION != f"gemm-11/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}":
+KERNEL_VERSION = "gemm-12/simd-5/halfbits-1/spin-1"
+if KERNEL_VERSION != f"gemm-12/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}/{spin.KERNEL_VERSION}":
     raise RuntimeError(
-        f"nbmp.backend.cpu.gemm was built against other simd/halfbits versions: update "
-        f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r} and "
-        f"{halfbits.KERNEL_VERSION!r}"
+        f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin versions: update "
+        f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r}, "
+        f"{halfbits.KERNEL_VERSION!r} and {spin.KERNEL_VERSION!r}"
     )
 
 #: Register tile: MR rows x NR columns of float32 accumulators, NR / WIDTH registers a row:
@@ -352,13 +353,14 @@ def _pack_b_block(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
 
 
 @njit(**_OPTS)
-def _pack_b_share(th, nthreads, b, off, rs, cs, k, n, depth, pairs, bp, subnormal):
+def _pack_b_share(th, nthreads, go, b, off, rs, cs, k, n, depth, pairs, bp, subnormal):
     """Thread ``th``'s share of packing all of ``b`` (K, N): its micro-panels, every block of depth.
 
     Block ``p0`` of panel ``t`` lands at ``_block_offset(p0, ..) + t * steps * NR`` (the
     ``PackedB`` layout); `pairs` picks the layout ``_kernel_pairs`` reads, and a bf16
     subnormal met on the way stops the share with ``subnormal[th] = 1``.
     """
+    start_workers(go)
     npad = _round_up(n, NR)
     t_lo, t_hi = _share(th, nthreads, npad // NR)
     for p0 in range(0, k, depth):
@@ -556,7 +558,7 @@ def _thread_slab(th, nthreads, m, n):
 
 
 @njit(**_OPTS)
-def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m, n, k,
+def _thread(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m, n, k,
             acc, out16, out_kind, ldc, bias, act, subnormal):
     """Everything thread ``th`` of ``nthreads`` does: its slab of ``act(a @ b + bias)``.
 
@@ -569,6 +571,7 @@ def _thread(th, nthreads, a, aoff, ars, acs, b, boff, brs, bcs, packed, pairs, m
     the epilogue (``_update``). Whole tiles of a float32 output without bias
     or activation are stored by the kernel directly.
     """
+    start_workers(go)
     s_lo, s_hi, t_lo, t_hi = _thread_slab(th, nthreads, m, n)
     if s_lo == s_hi or t_lo == t_hi:
         return

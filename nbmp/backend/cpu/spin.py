@@ -18,6 +18,7 @@ way between reads (``sched_yield``), so a spinning thread never keeps a runnable
 >>> flags[:] = 7
 >>> wait_all(flags, 7, 100)        # all already 7: returns at once
 True
+>>> start_workers(np.array([8, 7, 7]))   # what a share running in the caller does first
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["wait_all", "wait_while"]
+__all__ = ["KERNEL_VERSION", "start_workers", "wait_all", "wait_while"]
+
+#: Bumped with every change to the code here: kernels elsewhere call ``start_workers``, and their
+#: cached machine code holds a copy of it (see ``gemm.KERNEL_VERSION``).
+KERNEL_VERSION = "spin-1"
 
 #: How a spinning thread gives way between reads: ``sched_yield`` where there is one (POSIX), as
 #: OpenBLAS's threads do; on Windows the CPU's spin-loop hint (x86 ``pause``, Arm ``yield``;
@@ -56,6 +61,24 @@ def _load_acquire(typingctx, flags, i):
         return builder.load_atomic(ptr, "acquire", 8)
 
     return types.int64(flags, i), codegen
+
+
+@intrinsic
+def _store_release(typingctx, flags, i, value):
+    """``flags[i] = value`` for a 1-D int64 array, an atomic release store (no bounds check):
+    a thread that reads the new value with ``_load_acquire`` also sees every earlier write."""
+    if not (isinstance(flags, types.Array) and flags.dtype == types.int64 and flags.ndim == 1
+            and isinstance(i, types.Integer) and isinstance(value, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        index = context.cast(builder, args[1], sig.args[1], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], array, [index], wraparound=False)
+        builder.store_atomic(context.cast(builder, args[2], sig.args[2], types.int64), ptr, "release", 8)
+        return context.get_dummy_value()
+
+    return types.none(flags, i, value), codegen
 
 
 @intrinsic
@@ -99,3 +122,14 @@ def wait_all(flags, value, rounds):
             return True
         _give_way()
     return False
+
+
+@njit(cache=True, nogil=True)
+def start_workers(go):
+    """Set ``go[1:]`` (the flags workers spin on) to ``go[0]``: a no-op for an empty `go`.
+
+    Called first thing by a share that ``threads.parallel`` runs in the calling thread, so that
+    the workers start while the caller holds no GIL (see ``threads``).
+    """
+    for j in range(1, go.size):
+        _store_release(go, j, go[0])

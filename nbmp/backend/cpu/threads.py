@@ -9,15 +9,20 @@ nbmp does not use Numba's ``parallel=True``. Each of Numba's threading layers ha
 - ``tbb``: safe for both, but only where the TBB library is installed and loadable;
 
 and a ``parallel=True`` kernel compiles two to three times slower than the serial one.
-Instead, a kernel is written as one thread's share of the work, ``share(th, nthreads, *args)``
+Instead, a kernel is written as one thread's share of the work, ``share(th, nthreads, go, *args)``
 compiled with ``nogil=True``, and ``parallel`` runs the shares on a process-wide pool of
 Python threads (share 0 in the calling thread). Such kernels release the GIL, so the shares
 run truly in parallel.
 
 Hand-off: waking a sleeping thread costs 50-200 microseconds here, a good part of a small
 product, so the pool's threads spin (``spin``, without the GIL) for ``SPIN_SECONDS`` after
-their last share before they sleep, and the caller spins as long for their results; back-to-back
-calls then start in about 10 microseconds.
+their last share before they sleep, and the caller spins as long for their results. A worker
+that sees work needs the GIL to run Python; were it posted while the caller holds the GIL (as
+it does until its own share's native code starts), the worker would sleep on the GIL and wake
+tens of microseconds later (64x784x512: the worker started 30 microseconds after the caller,
+median). So share 0 posts the work itself, from native code: its first statement is
+``spin.start_workers(go)`` (``go`` is empty for the other shares, and if share 0 never posts,
+the pool does after it returns). Back-to-back calls then start both threads within microseconds.
 
 Placement (Linux): a spinning worker is always runnable, so the scheduler may leave it on the
 caller's CPU while another CPU idles; the two shares then run one after the other, for as long
@@ -85,18 +90,26 @@ def _spin_rounds() -> int:
     return max(1, int(SPIN_SECONDS / per_round))
 
 
+#: ``go`` for the shares that start no workers.
+_NO_GO = np.zeros(0, np.int64)
+
+
 class _Pool:
     """``workers`` threads that run shares posted to them; the calling thread takes part too.
 
-    Worker ``w`` runs the shares of generation ``posted[w]`` (a counter the caller bumps after
-    storing the job in ``jobs[w]``) and then sets ``done[w]`` to it; both sides spin on those
-    counters, then sleep on ``wake`` (``sleepers`` counts who sleeps there).
+    Worker ``w`` runs the shares of generation ``posted[w]`` (a counter bumped after the job
+    is stored in ``jobs[w]``: by share 0 through ``go = [generation, *posted]``, or by the
+    pool) and then sets ``done[w]`` to it; both sides spin on those counters, then sleep on
+    ``wake`` (``sleepers`` counts who sleeps there). A worker whose ``pending`` generation is
+    newer than the last it ran keeps spinning rather than sleep: share 0 is about to post it.
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.rounds = _spin_rounds()
-        self.posted = np.zeros(workers, np.int64)
+        self.go = np.zeros(workers + 1, np.int64)
+        self.posted = self.go[1:]
+        self.pending = [0] * workers
         self.done = np.zeros(workers, np.int64)
         self.jobs: list[Any] = [None] * workers
         self.errors: list[BaseException | None] = [None] * workers
@@ -119,6 +132,8 @@ class _Pool:
             generation = int(wait_while(self.posted, w, seen, self.rounds))
             if generation == seen:
                 with self.wake:
+                    if self.pending[w] > seen:  # share 0 is about to post it: spin on
+                        continue
                     self.sleepers += 1
                     while self.posted[w] == seen:
                         self.wake.wait()
@@ -130,7 +145,7 @@ class _Pool:
                 share, ths, count, args = job
                 try:
                     for th in ths:
-                        share(th, count, *args)
+                        share(th, count, _NO_GO, *args)
                 except BaseException as error:  # noqa: BLE001 - handed to the caller
                     self.errors[w] = error
             self.done[w] = generation
@@ -155,19 +170,32 @@ class _Pool:
             return
         self.kept_off = cpu
 
-    def _post(self, jobs: list[Any]) -> int:
+    def _post(self, jobs: list[Any]) -> np.ndarray:
+        """Store `jobs` for the first ``len(jobs)`` workers under a new generation; the ``go``
+        that posts them from share 0, or (when a worker sleeps) ``_NO_GO``, posted already."""
         self.generation += 1
         for w, job in enumerate(jobs):
             self.errors[w] = None
             self.jobs[w] = job
-            self.posted[w] = self.generation
-        if self.sleepers:
-            with self.wake:
-                self.wake.notify_all()
-        return self.generation
+        with self.wake:
+            if not self.sleepers:
+                self.pending[:len(jobs)] = [self.generation] * len(jobs)
+                self.go[0] = self.generation
+                return self.go[:len(jobs) + 1]
+            self.posted[:len(jobs)] = self.generation
+            self.wake.notify_all()
+        return _NO_GO
 
-    def _join(self, generation: int, workers: int) -> None:
-        done = self.done[:workers]
+    def _post_rest(self, workers: int) -> None:
+        """Post the generation to the first `workers` workers if share 0 has not."""
+        if (self.posted[:workers] != self.generation).any():
+            with self.wake:
+                self.posted[:workers] = self.generation
+                self.wake.notify_all()
+
+    def _join(self, workers: int) -> None:
+        self._post_rest(workers)
+        generation, done = self.generation, self.done[:workers]
         if wait_all(done, generation, self.rounds):
             return
         with self.wake:
@@ -180,19 +208,20 @@ class _Pool:
         """Shares ``0..count-1``, share ``th`` on participant ``th % (workers + 1)`` (0: the caller)."""
         if not self.busy.acquire(blocking=False):  # another Python thread is using the pool
             for th in range(count):
-                share(th, count, *args)
+                share(th, count, _NO_GO, *args)
             return
         try:
             if self.cpus:
                 self._keep_off(_current_cpu())
             every = min(count, self.workers + 1)
-            generation = self._post([(share, range(w + 1, count, every), count, args)
-                                     for w in range(every - 1)])
+            go = self._post([(share, range(w + 1, count, every), count, args)
+                             for w in range(every - 1)])
             try:
                 for th in range(0, count, every):
-                    share(th, count, *args)
+                    share(th, count, go, *args)
+                    go = _NO_GO
             finally:
-                self._join(generation, every - 1)
+                self._join(every - 1)
             for error in self.errors[:every - 1]:
                 if error is not None:
                     raise error
@@ -203,6 +232,7 @@ class _Pool:
         """Let the threads end (after the call in progress, if any)."""
         with self.busy:
             self._post([None] * self.workers)
+            self._post_rest(self.workers)
 
 
 def _forget_pool() -> None:
@@ -231,15 +261,16 @@ def set_num_threads(n: int) -> None:
 
 
 def parallel(share: Callable[..., Any], *args: Any, nthreads: int | None = None) -> None:
-    """Run ``share(th, nthreads, *args)`` for every ``th`` in ``range(nthreads)``, in parallel.
+    """Run ``share(th, nthreads, go, *args)`` for every ``th`` in ``range(nthreads)``, in parallel.
 
-    `share` must be a ``nogil`` Numba function. Share 0 runs in the calling thread; an
-    exception in any share is raised here after all have finished.
+    `share` must be a ``nogil`` Numba function whose first statement is
+    ``spin.start_workers(go)``. Share 0 runs in the calling thread; an exception in any share
+    is raised here after all have finished.
     """
     global _pool
     count = _num_threads if nthreads is None else nthreads
     if count == 1:
-        share(0, 1, *args)
+        share(0, 1, _NO_GO, *args)
         return
     pool = _pool
     if pool is None:
