@@ -135,6 +135,29 @@ def test_share_0_starts_the_other_shares_and_the_pool_does_if_it_does_not():
     assert _products_are_right()
 
 
+def test_shares_ending_at_any_time_around_the_spin_never_hang_the_pool():
+    # each side may end first, within or after the other's spin, or both at once: every
+    # hand-off path (spinning, sleeping, reporting from native code) in turn
+    rng = np.random.default_rng(0)
+    lengths = rng.choice([0.0, 0.2, 0.9, 1.1, 2.0], size=(200, 2)) * threads.SPIN_SECONDS
+    ran: list[tuple[int, int]] = []
+
+    def share(th, nthreads, go, call):
+        spin.start_workers(go)
+        time.sleep(lengths[call, th])
+        ran.append((call, th))
+
+    def calls():
+        for call in range(len(lengths)):
+            threads.parallel(share, call, nthreads=2)
+
+    caller = threading.Thread(target=calls, daemon=True)
+    caller.start()
+    caller.join(timeout=120)
+    assert not caller.is_alive(), "the pool hung"
+    assert sorted(ran) == [(call, th) for call in range(len(lengths)) for th in (0, 1)]
+
+
 def test_spin_waits_see_a_flag_another_thread_sets():
     flags = np.zeros(2, np.int64)
     rounds = threads._spin_rounds() * 2000  # seconds, if the load were hoisted out of the loop

@@ -31,7 +31,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["KERNEL_VERSION", "start_workers", "wait_all", "wait_while"]
+__all__ = ["KERNEL_VERSION", "serve_wait", "start_workers", "wait_all", "wait_while"]
 
 #: Bumped with every change to the code here: kernels elsewhere call ``start_workers``, and their
 #: cached machine code holds a copy of it (see ``gemm.KERNEL_VERSION``).
@@ -109,6 +109,14 @@ def wait_while(flags, i, value, rounds):
             return now
         _give_way()
     return _load_acquire(flags, i)
+
+
+@njit(cache=True, nogil=True)
+def serve_wait(posted, done, i, seen, rounds):
+    """``done[i] = seen``, then ``wait_while(posted, i, seen, rounds)``: how a worker reports a
+    job finished without holding the GIL, so the caller that sees it can take the GIL at once."""
+    _store_release(done, i, seen)
+    return wait_while(posted, i, seen, rounds)
 
 
 @njit(cache=True, nogil=True)
