@@ -136,10 +136,18 @@ def test_share_0_starts_the_other_shares_and_the_pool_does_if_it_does_not():
 
 
 def test_shares_ending_at_any_time_around_the_spin_never_hang_the_pool():
-    # each side may end first, within or after the other's spin, or both at once: every
-    # hand-off path (spinning, sleeping, reporting from native code) in turn
+    # the worker's share ends within or after the caller's spin, or right as the caller gives
+    # up spinning (the race between a worker reporting from native code and a caller going to
+    # sleep); or the caller's ends last: every hand-off path in turn
+    threads.parallel(lambda th, nthreads, go: None, nthreads=2)  # the pool, its spin measured
+    never = np.zeros(1, np.int64)
+    start = time.perf_counter()
+    spin.wait_all(never, 1, threads._pool.rounds)
+    spin_time = time.perf_counter() - start
     rng = np.random.default_rng(0)
-    lengths = rng.choice([0.0, 0.2, 0.9, 1.1, 2.0], size=(200, 2)) * threads.SPIN_SECONDS
+    lengths = np.zeros((400, 2))
+    lengths[:300, 1] = rng.uniform(0.7, 1.3, 300) * spin_time
+    lengths[300:] = rng.choice([0.0, 0.5, 2.0], size=(100, 2)) * spin_time
     ran: list[tuple[int, int]] = []
 
     def share(th, nthreads, go, call):
