@@ -114,7 +114,6 @@ def test_share_0_starts_the_other_shares_and_the_pool_does_if_it_does_not():
     def run(starts: bool) -> bool:
         """Whether share 1 began while share 0 was still running."""
         began = threading.Event()
-
         overlapped: list[bool] = []
 
         def share(th, nthreads, go):
@@ -136,9 +135,9 @@ def test_share_0_starts_the_other_shares_and_the_pool_does_if_it_does_not():
 
 
 def test_shares_ending_at_any_time_around_the_spin_never_hang_the_pool():
-    # the worker's share ends within or after the caller's spin, or right as the caller gives
-    # up spinning (the race between a worker reporting from native code and a caller going to
-    # sleep); or the caller's ends last: every hand-off path in turn
+    # the worker's share ends within or after the caller's spin, or about when the caller gives
+    # up spinning (aiming at the race between a worker reporting from native code and a caller
+    # going to sleep, which the GIL keeps microseconds wide); or the caller's ends last
     threads.parallel(lambda th, nthreads, go: None, nthreads=2)  # the pool, its spin measured
     never = np.zeros(1, np.int64)
     start = time.perf_counter()

@@ -80,7 +80,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-12/simd-5/halfbits-1/spin-1"
+KERNEL_VERSION = "gemm-12/simd-5/halfbits-1/spin-2"
 if KERNEL_VERSION != f"gemm-12/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}/{spin.KERNEL_VERSION}":
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin versions: update "

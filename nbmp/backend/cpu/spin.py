@@ -6,10 +6,11 @@ takes. So a thread that expects work or a result soon watches a flag in a loop i
 bounded number of rounds, as BLAS libraries do. These loops are ``nogil`` Numba functions, so
 the other threads run Python (and take the GIL) meanwhile.
 
-The flags are ``int64`` NumPy arrays. Another thread writes them (from Python, under the GIL,
-so every write it made before is visible once the flag is); the loops read them with an
-atomic acquire load (a plain load could legally be hoisted out of the loop by LLVM) and give
-way between reads (``sched_yield``), so a spinning thread never keeps a runnable one waiting.
+The flags are ``int64`` NumPy arrays. Another thread writes them, from Python under the GIL or
+from native code with an atomic release store, so every write it made before is visible once the
+flag is; the loops read them with an atomic acquire load (a plain load could legally be hoisted
+out of the loop by LLVM) and give way between reads (``sched_yield``), so a spinning thread
+never keeps a runnable one waiting.
 
 >>> import numpy as np
 >>> flags = np.zeros(2, np.int64)
@@ -35,7 +36,7 @@ __all__ = ["KERNEL_VERSION", "serve_wait", "start_workers", "wait_all", "wait_wh
 
 #: Bumped with every change to the code here: kernels elsewhere call ``start_workers``, and their
 #: cached machine code holds a copy of it (see ``gemm.KERNEL_VERSION``).
-KERNEL_VERSION = "spin-1"
+KERNEL_VERSION = "spin-2"
 
 #: How a spinning thread gives way between reads: ``sched_yield`` where there is one (POSIX), as
 #: OpenBLAS's threads do; on Windows the CPU's spin-loop hint (x86 ``pause``, Arm ``yield``;
@@ -47,18 +48,26 @@ _HINT = {"amd64": ("llvm.x86.sse2.pause", []),
          "arm64": ("llvm.aarch64.hint", [1])}.get(platform.machine().lower())
 
 
+def _is_flag(flags, i):
+    return (isinstance(flags, types.Array) and flags.dtype == types.int64 and flags.ndim == 1
+            and isinstance(i, types.Integer))
+
+
+def _flag_pointer(context, builder, sig, args):
+    """Pointer to ``flags[i]`` for an intrinsic called as ``(flags, i, ...)`` (no bounds check)."""
+    array = context.make_array(sig.args[0])(context, builder, args[0])
+    index = context.cast(builder, args[1], sig.args[1], types.intp)
+    return cgutils.get_item_pointer(context, builder, sig.args[0], array, [index], wraparound=False)
+
+
 @intrinsic
 def _load_acquire(typingctx, flags, i):
     """``flags[i]`` of a 1-D int64 array, read with an atomic acquire load (no bounds check)."""
-    if not (isinstance(flags, types.Array) and flags.dtype == types.int64 and flags.ndim == 1
-            and isinstance(i, types.Integer)):
+    if not _is_flag(flags, i):
         return None
 
     def codegen(context, builder, sig, args):
-        array = context.make_array(sig.args[0])(context, builder, args[0])
-        index = context.cast(builder, args[1], sig.args[1], types.intp)
-        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], array, [index], wraparound=False)
-        return builder.load_atomic(ptr, "acquire", 8)
+        return builder.load_atomic(_flag_pointer(context, builder, sig, args), "acquire", 8)
 
     return types.int64(flags, i), codegen
 
@@ -67,15 +76,12 @@ def _load_acquire(typingctx, flags, i):
 def _store_release(typingctx, flags, i, value):
     """``flags[i] = value`` for a 1-D int64 array, an atomic release store (no bounds check):
     a thread that reads the new value with ``_load_acquire`` also sees every earlier write."""
-    if not (isinstance(flags, types.Array) and flags.dtype == types.int64 and flags.ndim == 1
-            and isinstance(i, types.Integer) and isinstance(value, types.Integer)):
+    if not (_is_flag(flags, i) and isinstance(value, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
-        array = context.make_array(sig.args[0])(context, builder, args[0])
-        index = context.cast(builder, args[1], sig.args[1], types.intp)
-        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], array, [index], wraparound=False)
-        builder.store_atomic(context.cast(builder, args[2], sig.args[2], types.int64), ptr, "release", 8)
+        value = context.cast(builder, args[2], sig.args[2], types.int64)
+        builder.store_atomic(value, _flag_pointer(context, builder, sig, args), "release", 8)
         return context.get_dummy_value()
 
     return types.none(flags, i, value), codegen

@@ -148,16 +148,15 @@ class _Pool:
                 generation = int(self.posted[w])
             seen = generation
             job, self.jobs[w] = self.jobs[w], None
-            if job is not None:
-                share, ths, count, args = job
-                try:
-                    for th in ths:
-                        share(th, count, _NO_GO, *args)
-                except BaseException as error:  # noqa: BLE001 - handed to the caller
-                    self.errors[w] = error
             if job is None:
                 self.done[w] = generation
                 return  # the pool was retired
+            share, ths, count, args = job
+            try:
+                for th in ths:
+                    share(th, count, _NO_GO, *args)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller
+                self.errors[w] = error
             with self.wake:
                 if self.sleepers:  # someone sleeps: report it here, and wake them
                     self.done[w] = generation
@@ -192,12 +191,11 @@ class _Pool:
                 self.pending[:len(jobs)] = [self.generation] * len(jobs)
                 self.go[0] = self.generation
                 return self.go[:len(jobs) + 1]
-            self.posted[:len(jobs)] = self.generation
-            self.wake.notify_all()
+        self._post_rest(len(jobs))
         return _NO_GO
 
     def _post_rest(self, workers: int) -> None:
-        """Post the generation to the first `workers` workers (share 0 has not)."""
+        """Post the generation to the first `workers` workers (where share 0 does not), waking them."""
         with self.wake:
             self.posted[:workers] = self.generation
             self.wake.notify_all()
