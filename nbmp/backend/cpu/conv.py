@@ -62,7 +62,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-7/gemm-12/simd-5/halfbits-1/spin-2"
+KERNEL_VERSION = "conv-8/gemm-13/simd-5/halfbits-1/spin-2/amx-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -214,7 +214,7 @@ def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray,
     k, filters = weights.shape
     cg, kh, sh, dh, wp = (int(geo[i]) for i in (3, 5, 7, 9, 15))
     pairs = bf16_pairs and not depthwise and cg % 2 == 0  # two channels of a tap per slot
-    packed = PackedB(weights, depth=k, pairs=None if pairs else False)  # None: unless subnormals
+    packed = PackedB(weights, depth=k, pairs=pairs)  # pairs unless a subnormal is met
     acc, out16, out_kind, ldc = output_views(out, partial_sums=False)
     count = 1 if out.shape[0] * filters * k <= SERIAL_MAX else threads.get_num_threads()
     subnormal = np.zeros(count, np.int64)

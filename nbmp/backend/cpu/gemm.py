@@ -51,7 +51,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from nbmp import dtypes
-from nbmp.backend.cpu import halfbits, simd, spin, threads
+from nbmp.backend.cpu import amx, halfbits, simd, spin, threads
 from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
 from nbmp.backend.cpu.simd import (
     DOT_BF16,
@@ -80,12 +80,12 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-12/simd-5/halfbits-1/spin-2"
-if KERNEL_VERSION != f"gemm-12/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}/{spin.KERNEL_VERSION}":
+KERNEL_VERSION = "gemm-13/simd-5/halfbits-1/spin-2/amx-1"
+_PARTS = (simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION, amx.KERNEL_VERSION)
+if KERNEL_VERSION != "/".join(("gemm-13", *_PARTS)):
     raise RuntimeError(
-        f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin versions: update "
-        f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {simd.KERNEL_VERSION!r}, "
-        f"{halfbits.KERNEL_VERSION!r} and {spin.KERNEL_VERSION!r}"
+        f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin/amx versions: update "
+        f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {', '.join(map(repr, _PARTS))}"
     )
 
 #: Register tile: MR rows x NR columns of float32 accumulators, NR / WIDTH registers a row:
@@ -100,6 +100,11 @@ NR = WIDTH * (4 if REGISTERS >= 32 else 2)
 #: than 512 on two threads.
 KC = 512
 MC = 96
+#: AMX (``amx``): ``pairs == TILES`` asks for its layout, pairs of k in tiles of TILE_PAIRS
+#: rows (32 of k); its kernel computes BAND x NR of the result, in four 16 x 16 tiles at a time.
+TILES = 2
+TILE_PAIRS = 16
+BAND = 32
 #: Below this many multiply-adds a product runs in the calling thread (a parallel
 #: launch costs tens of microseconds).
 SERIAL_MAX = 1 << 19
@@ -187,7 +192,10 @@ def _block_depth(k, pairs):
 
 @njit(inline="always", **_OPTS)
 def _steps(kc, pairs):
-    """Kernel steps (rows of a packed micro-panel) for depth ``kc``: one per k, or per pair of k."""
+    """Kernel steps (rows of a packed micro-panel) for depth ``kc``: one per k, or per pair of k;
+    for AMX (``pairs == TILES``) whole tiles of ``TILE_PAIRS`` pairs, the last zero-padded."""
+    if pairs == TILES:
+        return _round_up((kc + 1) // 2, TILE_PAIRS)
     return (kc + 1) // 2 if pairs else kc
 
 
@@ -268,57 +276,62 @@ def _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
 
 
 @njit(inline="always", **_OPTS)
-def _pack_a_pairs(a, off, rs, cs, m, s_lo, s_hi, p0, kc, ap):
-    """``_pack_a`` for ``_kernel_pairs``: the bf16 bits of each row, two steps of k per float32 slot.
+def _pack_rows_pairs(a, off, rs, cs, m, i_lo, i_hi, p0, kc, steps, ap):
+    """Rows ``i_lo:i_hi``, depth ``p0:p0+kc``, of bf16 ``a`` into ``ap`` as bits, two of k per slot.
 
-    Row ``r`` of sliver ``s`` fills slots ``((s - s_lo) * MR + r) * steps`` on, ``steps =
-    (kc + 1) // 2``; an odd ``kc`` and rows past ``m`` are padded with zeros. Returns whether
-    a value packed is a bf16 subnormal (which ``_kernel_pairs`` would take for zero).
+    ``a[i, p]`` is ``a[off + i*rs + p*cs]``. Row ``i`` fills the ``steps`` float32 slots from
+    ``(i - i_lo) * steps`` on, zero past ``kc``; rows past ``m`` are zero. Returns whether a
+    value packed is a bf16 subnormal (which ``vdpbf16ps`` and AMX would take for zero).
     """
     h = _halves(a)
     ap16 = ap.view(np.int16)
-    steps = _steps(kc, True)
     found = np.uint32(0)
-    for s in range(s_lo, s_hi):
-        base = 2 * (s - s_lo) * MR * steps
-        mr = min(MR, m - s * MR)
-        src = off + s * MR * rs + p0 * cs
-        if cs == 1:
-            for r in range(mr):
-                # one loop, unsigned indices (no wrap-around test): LLVM vectorises it, 5x faster
-                # than a slice copy and a check loop over the slice
-                at, to = np.uint64(src + r * rs), np.uint64(base + 2 * r * steps)
-                for p in range(np.uint64(kc)):
-                    v = h[at + p]
-                    found |= _bf16_subnormal(v)
-                    ap16[to + p] = v
-        else:
-            for p in range(kc):
-                for r in range(mr):
-                    v = h[src + r * rs + p * cs]
-                    found |= _bf16_subnormal(v)
-                    ap16[base + 2 * r * steps + p] = v
-        if kc % 2:
-            for r in range(mr):
-                ap16[base + 2 * r * steps + kc] = 0
-        ap16[base + 2 * mr * steps:base + 2 * MR * steps] = 0
+    rows = max(min(i_hi, m) - i_lo, 0)
+    src = off + i_lo * rs + p0 * cs
+    if cs == 1:
+        for r in range(rows):
+            # one loop, unsigned indices (no wrap-around test): LLVM vectorises it, 5x faster
+            # than a slice copy and a check loop over the slice
+            at, to = np.uint64(src + r * rs), np.uint64(2 * r * steps)
+            for p in range(np.uint64(kc)):
+                v = h[at + p]
+                found |= _bf16_subnormal(v)
+                ap16[to + p] = v
+    else:
+        for p in range(kc):
+            for r in range(rows):
+                v = h[src + r * rs + p * cs]
+                found |= _bf16_subnormal(v)
+                ap16[2 * r * steps + p] = v
+    if kc < 2 * steps:
+        for r in range(rows):
+            ap16[2 * r * steps + kc:2 * (r + 1) * steps] = 0
+    ap16[2 * rows * steps:2 * (i_hi - i_lo) * steps] = 0
     return found != 0
 
 
 @njit(inline="always", **_OPTS)
-def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
-    """``_pack_b`` for ``_kernel_pairs``: slot ``(q, c)`` of a panel holds the bf16 bits of
-    ``b[p0 + 2q, j + c]`` (low half) and ``b[p0 + 2q + 1, j + c]``, zero past ``kc`` or ``n``.
-    Returns whether a value packed is a bf16 subnormal."""
+def _pack_a_pairs(a, off, rs, cs, m, s_lo, s_hi, p0, kc, ap):
+    """``_pack_a`` for ``_kernel_pairs`` (``_pack_rows_pairs`` of slivers ``s_lo:s_hi``): row ``r`` of
+    sliver ``s`` fills the ``(kc + 1) // 2`` slots from ``((s - s_lo) * MR + r) * steps`` on."""
+    return _pack_rows_pairs(a, off, rs, cs, m, s_lo * MR, s_hi * MR, p0, kc, _steps(kc, True), ap)
+
+
+@njit(inline="always", **_OPTS)
+def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
+    """``_pack_b`` for ``_kernel_pairs`` and the AMX kernel (`pairs` picks ``_steps``): slot
+    ``(q, c)`` of a panel holds the bf16 bits of ``b[p0 + 2q, j + c]`` (low half) and
+    ``b[p0 + 2q + 1, j + c]``, zero past ``kc`` or ``n``. Returns whether a value packed is a
+    bf16 subnormal."""
     h = _halves(b)
     bp16 = bp.view(np.int16)
-    steps = _steps(kc, True)
+    steps = _steps(kc, pairs)
     found = np.uint32(0)
     for t in range(t_lo, t_hi):
         j = t * NR
         nr = min(NR, n - j)
         base = 2 * (d + (t - t_lo) * steps * NR)
-        if nr < NR or kc % 2:
+        if nr < NR or 2 * steps != kc:
             bp16[base:base + 2 * steps * NR] = 0
         for q in range(steps):
             row = base + 2 * q * NR
@@ -347,7 +360,7 @@ def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
 def _pack_b_block(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
     """``_pack_b_pairs`` or ``_pack_b``, as `pairs` says; whether a bf16 subnormal was met."""
     if pairs:
-        return _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d)
+        return _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs)
     _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d)
     return False
 
@@ -541,14 +554,14 @@ def _update(tile, acc, add_acc, out16, out_kind, i, j, mr, nr, ldc, bias, act):
 
 
 @njit(inline="always", **_OPTS)
-def _thread_slab(th, nthreads, m, n):
-    """Thread ``th``'s slab of the output: slivers ``s_lo:s_hi`` x panels ``t_lo:t_hi``.
+def _thread_slab(th, nthreads, m, n, mr):
+    """Thread ``th``'s slab of the output: slivers ``s_lo:s_hi`` (of `mr` rows) x panels ``t_lo:t_hi``.
 
     The output is cut along rows or columns, whichever gives the busiest
     thread fewer tiles; ties go to columns, which need no separate parallel
     region to pack ``b`` first (512 and 2048 square: 10-20% faster than rows).
     """
-    ms = _round_up(m, MR) // MR
+    ms = _round_up(m, mr) // mr
     nt = _round_up(n, NR) // NR
     if -(-ms // nthreads) * nt < ms * -(-nt // nthreads):
         s_lo, s_hi = _share(th, nthreads, ms)
@@ -572,7 +585,7 @@ def _thread(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed, pair
     or activation are stored by the kernel directly.
     """
     start_workers(go)
-    s_lo, s_hi, t_lo, t_hi = _thread_slab(th, nthreads, m, n)
+    s_lo, s_hi, t_lo, t_hi = _thread_slab(th, nthreads, m, n, MR)
     if s_lo == s_hi or t_lo == t_hi:
         return
     plain = out_kind == _F32 and bias.size == 0 and act == 0
@@ -624,6 +637,96 @@ def _thread(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed, pair
                             _update(tile, acc, not first, out16, _F32, i, j, mr, nr, ldc, bias[:0], 0)
 
 
+# --- AMX tiles ---------------------------------------------------------------
+
+def _kernel_tiles(steps, ap, ao, bp, bo, tile):
+    """``tile[:BAND * NR]`` (rows NR apart) = a band of A @ a panel of B, on AMX tiles (jit only).
+
+    A: BAND rows of ``steps`` slots (bf16 pairs), one after the other from ``ap[ao:]``, as
+    ``_pack_rows_pairs`` lays them; B: ``steps`` rows of NR slots from ``bp[bo:]``, as
+    ``_pack_b_pairs`` does with ``pairs=TILES``; ``steps`` a multiple of TILE_PAIRS. The
+    result, NR / 32 blocks of 2 x 2 tiles (tiles 0-3; A in 4-5, B in 6-7), is stored whole.
+    """
+    raise NotImplementedError
+
+
+@overload(_kernel_tiles)
+def _ov_kernel_tiles(steps, ap, ao, bp, bo, tile):
+    if not amx.TARGET_AMX:
+        def unreachable(steps, ap, ao, bp, bo, tile):  # never asked for
+            raise AssertionError("AMX tiles on a target without them")
+        return unreachable
+
+    def kernel_tiles(steps, ap, ao, bp, bo, tile):
+        a16, b16 = ap.view(np.int16), bp.view(np.int16)
+        a_row, b_row, c_row = 4 * steps, 4 * NR, 4 * NR  # bytes from a row to the next
+        for half in range(0, NR, 32):
+            amx.zero(0); amx.zero(1); amx.zero(2); amx.zero(3)  # noqa: E702
+            for q in range(0, steps, TILE_PAIRS):
+                amx.load(4, a16, 2 * (ao + q), a_row)
+                amx.load(6, b16, 2 * (bo + q * NR + half), b_row)
+                amx.load(7, b16, 2 * (bo + q * NR + half + 16), b_row)
+                amx.dot_bf16(0, 4, 6)
+                amx.load(5, a16, 2 * (ao + 16 * steps + q), a_row)
+                amx.dot_bf16(1, 4, 7); amx.dot_bf16(2, 5, 6); amx.dot_bf16(3, 5, 7)  # noqa: E702
+            amx.store(0, tile, half, c_row); amx.store(1, tile, half + 16, c_row)  # noqa: E702
+            amx.store(2, tile, 16 * NR + half, c_row); amx.store(3, tile, 16 * NR + half + 16, c_row)  # noqa: E702
+
+    return kernel_tiles
+
+
+@njit(**_OPTS)
+def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed, m, n, k,
+                  acc, out16, out_kind, ldc, bias, act, subnormal, config):
+    """``_thread`` for bf16 x bf16 on AMX: bands of BAND rows x panels of NR, ``_kernel_tiles``.
+
+    The same slabs, blocks and epilogue as ``_thread``, with A packed a band at a time
+    (``_pack_rows_pairs``) and B in the ``TILES`` layout; `config` is ``amx.CONFIG``. A bf16
+    subnormal met while packing stops the share with ``subnormal[th] = 1``.
+    """
+    start_workers(go)
+    s_lo, s_hi, t_lo, t_hi = _thread_slab(th, nthreads, m, n, BAND)
+    if s_lo == s_hi or t_lo == t_hi:
+        return
+    npad = _round_up(n, NR)
+    depth = _block_depth(k, TILES)
+    most = _steps(min(depth, k), TILES)
+    ap = np.empty(MC * most, np.float32)
+    bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * most, np.float32)
+    tile = np.empty(BAND * NR, np.float32)
+    amx.configure(config)
+    for p0 in range(0, max(k, 1), depth):  # K = 0: one empty block, epilogue only
+        kc = min(depth, k - p0)
+        steps = _steps(kc, TILES)
+        first, last = p0 == 0, p0 + kc == k
+        if packed.size:
+            b_panels, b_first = packed, _block_offset(p0, depth, TILES, npad) + t_lo * steps * NR
+        else:
+            if _pack_b_block(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0, TILES):
+                subnormal[th] = 1
+                break
+            b_panels, b_first = bp, 0
+        for sb in range(s_lo, s_hi, MC // BAND):
+            se = min(sb + MC // BAND, s_hi)
+            if _pack_rows_pairs(a, aoff, ars, acs, m, sb * BAND, se * BAND, p0, kc, steps, ap):
+                subnormal[th] = 1
+                break
+            for t in range(t_lo, t_hi):
+                j = t * NR
+                nr = min(NR, n - j)
+                for s in range(sb, se):
+                    i = s * BAND
+                    _kernel_tiles(steps, ap, (s - sb) * BAND * steps, b_panels,
+                                  b_first + (t - t_lo) * steps * NR, tile)
+                    if last:
+                        _update(tile, acc, not first, out16, out_kind, i, j, min(BAND, m - i), nr, ldc, bias, act)
+                    else:
+                        _update(tile, acc, not first, out16, _F32, i, j, min(BAND, m - i), nr, ldc, bias[:0], 0)
+        if subnormal[th]:
+            break
+    amx.release()
+
+
 # --- Python entry points ---------------------------------------------------
 
 _STORAGE = {  # NumPy dtype -> view the kernels see
@@ -667,21 +770,23 @@ class PackedB:
            [1., 1., 1.]], dtype=float32)
     """
 
-    def __init__(self, b: np.ndarray, depth: int | None = None, pairs: bool | None = None):
+    def __init__(self, b: np.ndarray, depth: int | None = None, pairs: bool | int | None = None):
         if b.ndim != 2 or b.dtype not in _STORAGE:
             raise ValueError(f"PackedB needs a 2-D float32, float16 or bfloat16 matrix. "
                              f"Received shape {b.shape}, dtype {b.dtype}")
         k, n = b.shape
         self.shape = (k, n)
         self.dtype = b.dtype
-        if pairs and not _pairs_possible(b.dtype):
-            raise ValueError(f"bf16 pairs need a bfloat16 matrix and a CPU with AVX512-BF16; "
-                             f"received {b.dtype} (AVX512-BF16: {DOT_BF16})")
+        if pairs and pairs not in _layouts(b.dtype):
+            raise ValueError(f"bf16 pairs need a bfloat16 matrix and a CPU with AVX512-BF16, AMX "
+                             f"tiles (pairs={TILES}) one with AMX; received {b.dtype}, pairs={pairs!r} "
+                             f"(AVX512-BF16: {DOT_BF16}, AMX: {amx.available()})")
         #: The matrix packed (not a copy): what a product with a non-bf16 left operand repacks.
         self.source = b
-        #: Whether the panels hold bf16 pairs for ``_kernel_pairs`` (else float32 values):
-        #: asked for (None or True), and no subnormal met while packing them.
-        self.pairs = _pairs_possible(b.dtype) if pairs is None else pairs
+        #: How the panels hold ``b``: bf16 pairs for ``_kernel_pairs`` (True), in AMX tiles
+        #: (TILES), or float32 values (False). The fastest the CPU has unless asked (None),
+        #: and False if a subnormal was met while packing pairs.
+        self.pairs = _layouts(b.dtype)[0] if pairs is None else pairs
         #: Steps of k per block: ``gemm``'s blocking by default; ``k`` gives whole-depth
         #: panels (panel ``t`` at ``t * K * NR``), as ``conv``'s direct kernel reads them.
         self.depth = _block_depth(k, self.pairs) if depth is None else depth
@@ -700,23 +805,32 @@ class PackedB:
             return True
         count = 1 if self.data.size <= SERIAL_MAX // 64 else threads.get_num_threads()
         subnormal = np.zeros(count, np.int64)
-        threads.parallel(_pack_b_share, *strided(self.source), k, n, self.depth, pairs, self.data,
+        threads.parallel(_pack_b_share, *strided(self.source), k, n, self.depth, int(pairs), self.data,
                          subnormal, nthreads=count)
         return not subnormal.any()
 
     def __repr__(self) -> str:
-        return f"<PackedB shape={self.shape} dtype={self.dtype}{' bf16 pairs' if self.pairs else ''}>"
+        layout = {True: " bf16 pairs", TILES: " AMX tiles"}.get(self.pairs, "")
+        return f"<PackedB shape={self.shape} dtype={self.dtype}{layout}>"
 
 
-def _slabs_share_b(m: int, n: int) -> bool:
+def _slabs_share_b(m: int, n: int, pairs: bool | int = False) -> bool:
     """Whether the threads' slabs of an (M, N) output are cut along rows, so that each uses all
     of ``b`` (else each uses its own columns of ``b`` and packs them itself, block by block)."""
-    return _thread_slab(0, threads.get_num_threads(), m, n)[3] == -(-n // NR)
+    rows = BAND if pairs == TILES else MR
+    return _thread_slab(0, threads.get_num_threads(), m, n, rows)[3] == -(-n // NR)
 
 
 def _pairs_possible(dtype: np.dtype) -> bool:
     """Whether operands of `dtype` can run on ``_kernel_pairs`` on this CPU."""
     return DOT_BF16 and dtype == dtypes.bfloat16
+
+
+def _layouts(dtype: np.dtype) -> tuple[bool | int, ...]:
+    """The layouts (``PackedB.pairs``) a product of `dtype` operands can use here, fastest first."""
+    if dtype != dtypes.bfloat16:
+        return (False,)
+    return (*((TILES,) if amx.available() else ()), *((True,) if DOT_BF16 else ()), False)
 
 
 def pack_b(b: np.ndarray) -> PackedB:
@@ -772,17 +886,18 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
         return out
     acc, out16, out_kind, ldc = output_views(out, partial_sums=k > KC)
     count = 1 if m * n * k <= SERIAL_MAX else threads.get_num_threads()
-    # bf16 x bf16 runs on pairs unless the packers meet a subnormal: then again in float32
-    pairs = _pairs_possible(a.dtype) and _pairs_possible(b.dtype)
+    # bf16 x bf16 runs on AMX tiles or pairs unless the packers meet a subnormal: then again
+    # in float32
+    pairs = _layouts(a.dtype)[0] if a.dtype == b.dtype else False
     if isinstance(b, PackedB):
         if b.depth != _block_depth(k, b.pairs):
             raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs "
                              f"{_block_depth(k, b.pairs)}")
         if b.pairs and not pairs:  # a is not bf16: the float32 path for both
             b = PackedB(b.source, pairs=False)
-    elif count > 1 and _slabs_share_b(m, n):
+    elif count > 1 and _slabs_share_b(m, n, pairs):
         # packed once, by all threads, rather than all of it by each thread for its slab
-        b = PackedB(b, pairs=None if pairs else False)
+        b = PackedB(b, pairs=pairs)
     rest = (m, n, k, acc, out16, out_kind, ldc, bias_vector(bias), ACTIVATIONS[activation])
     subnormal = np.zeros(count, np.int64)
     while True:
@@ -790,7 +905,11 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
             b_args, pairs = (*_NO_B, b.data), b.pairs
         else:
             b_args = (*strided(b), _NO_PANELS)
-        threads.parallel(_thread, *strided(a), *b_args, pairs, *rest, subnormal, nthreads=count)
+        if pairs == TILES:
+            amx_args = (*strided(a), *b_args, *rest, subnormal, amx.CONFIG)
+            threads.parallel(_thread_tiles, *amx_args, nthreads=count)
+        else:
+            threads.parallel(_thread, *strided(a), *b_args, bool(pairs), *rest, subnormal, nthreads=count)
         if not (pairs and subnormal.any()):
             return out
         # a subnormal, which vdpbf16ps would read as zero, stopped the pairs: again in float32

@@ -40,6 +40,7 @@ __all__ = [
     "WIDTH",
     "FloatVec",
     "prefetch_write",
+    "target_features",
     "vadd",
     "vbroadcast",
     "vdot_bf16",
@@ -61,7 +62,7 @@ __all__ = [
 KERNEL_VERSION = "simd-5"
 
 
-def _target_features():
+def target_features() -> str:
     """The feature string Numba's JIT target machine is built with."""
     if config.CPU_FEATURES is not None:
         return config.CPU_FEATURES
@@ -78,9 +79,9 @@ def _vector_registers(features):
     return 4, 16
 
 
-WIDTH, REGISTERS = _vector_registers(_target_features())
+WIDTH, REGISTERS = _vector_registers(target_features())
 #: Whether the target has AVX512-BF16's ``vdpbf16ps`` (``vdot_bf16``).
-DOT_BF16 = "+avx512bf16" in _target_features().split(",")
+DOT_BF16 = "+avx512bf16" in target_features().split(",")
 
 
 class FloatVecType(types.Type):
