@@ -105,6 +105,7 @@ MC = 96
 TILES = 2
 TILE_PAIRS = 16
 BAND = 32
+TILE_KC = 512
 #: Below this many multiply-adds a product runs in the calling thread (a parallel
 #: launch costs tens of microseconds).
 SERIAL_MAX = 1 << 19
@@ -186,8 +187,9 @@ def _block_depth(k, pairs):
     """Depth (of k) of the blocks K is cut into: at most KC steps, all equal but the last (1100
     -> 3 x 367, not 2 x 512 + 76, whose thin last block would cost a pass over C for little
     work). A step of bf16 pairs takes two of k."""
-    most = 2 * KC if pairs else KC
-    return max(-(-k // max(-(-k // most), 1)), 1)
+    most = TILE_KC if pairs == TILES else 2 * KC if pairs else KC
+    depth = max(-(-k // max(-(-k // most), 1)), 1)
+    return _round_up(depth, 2 * TILE_PAIRS) if pairs == TILES else depth
 
 
 @njit(inline="always", **_OPTS)
@@ -639,29 +641,35 @@ def _thread(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed, pair
 
 # --- AMX tiles ---------------------------------------------------------------
 
-def _kernel_tiles(steps, ap, ao, bp, bo, tile):
-    """``tile[:BAND * NR]`` (rows NR apart) = a band of A @ a panel of B, on AMX tiles (jit only).
+def _kernel_tiles(steps, ap, ao, bp, bo, c, co, ldc, accumulate):
+    """``C (+)= A @ B`` for one BAND x NR block, on AMX tiles (jit only).
 
     A: BAND rows of ``steps`` slots (bf16 pairs), one after the other from ``ap[ao:]``, as
     ``_pack_rows_pairs`` lays them; B: ``steps`` rows of NR slots from ``bp[bo:]``, as
-    ``_pack_b_pairs`` does with ``pairs=TILES``; ``steps`` a multiple of TILE_PAIRS. The
-    result, NR / 32 blocks of 2 x 2 tiles (tiles 0-3; A in 4-5, B in 6-7), is stored whole.
+    ``_pack_b_pairs`` does with ``pairs=TILES``; ``steps`` a multiple of TILE_PAIRS. C row
+    ``r`` is ``c[co + r*ldc:][:NR]`` (float32), computed as NR / 32 blocks of 2 x 2 tiles
+    (tiles 0-3; A in 4-5, B in 6-7), each loaded from C first if `accumulate`.
     """
     raise NotImplementedError
 
 
 @overload(_kernel_tiles)
-def _ov_kernel_tiles(steps, ap, ao, bp, bo, tile):
+def _ov_kernel_tiles(steps, ap, ao, bp, bo, c, co, ldc, accumulate):
     if not amx.TARGET_AMX:
-        def unreachable(steps, ap, ao, bp, bo, tile):  # never asked for
+        def unreachable(steps, ap, ao, bp, bo, c, co, ldc, accumulate):  # never asked for
             raise AssertionError("AMX tiles on a target without them")
         return unreachable
 
-    def kernel_tiles(steps, ap, ao, bp, bo, tile):
+    def kernel_tiles(steps, ap, ao, bp, bo, c, co, ldc, accumulate):
         a16, b16 = ap.view(np.int16), bp.view(np.int16)
-        a_row, b_row, c_row = 4 * steps, 4 * NR, 4 * NR  # bytes from a row to the next
+        a_row, b_row, c_row = 4 * steps, 4 * NR, 4 * ldc  # bytes from a row to the next
         for half in range(0, NR, 32):
-            amx.zero(0); amx.zero(1); amx.zero(2); amx.zero(3)  # noqa: E702
+            at = co + half
+            if accumulate:
+                amx.load(0, c, at, c_row); amx.load(1, c, at + 16, c_row)  # noqa: E702
+                amx.load(2, c, at + 16 * ldc, c_row); amx.load(3, c, at + 16 * ldc + 16, c_row)  # noqa: E702
+            else:
+                amx.zero(0); amx.zero(1); amx.zero(2); amx.zero(3)  # noqa: E702
             for q in range(0, steps, TILE_PAIRS):
                 amx.load(4, a16, 2 * (ao + q), a_row)
                 amx.load(6, b16, 2 * (bo + q * NR + half), b_row)
@@ -669,8 +677,8 @@ def _ov_kernel_tiles(steps, ap, ao, bp, bo, tile):
                 amx.dot_bf16(0, 4, 6)
                 amx.load(5, a16, 2 * (ao + 16 * steps + q), a_row)
                 amx.dot_bf16(1, 4, 7); amx.dot_bf16(2, 5, 6); amx.dot_bf16(3, 5, 7)  # noqa: E702
-            amx.store(0, tile, half, c_row); amx.store(1, tile, half + 16, c_row)  # noqa: E702
-            amx.store(2, tile, 16 * NR + half, c_row); amx.store(3, tile, 16 * NR + half + 16, c_row)  # noqa: E702
+            amx.store(0, c, at, c_row); amx.store(1, c, at + 16, c_row)  # noqa: E702
+            amx.store(2, c, at + 16 * ldc, c_row); amx.store(3, c, at + 16 * ldc + 16, c_row)  # noqa: E702
 
     return kernel_tiles
 
@@ -688,6 +696,7 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed
     s_lo, s_hi, t_lo, t_hi = _thread_slab(th, nthreads, m, n, BAND)
     if s_lo == s_hi or t_lo == t_hi:
         return
+    plain = out_kind == _F32 and bias.size == 0 and act == 0
     npad = _round_up(n, NR)
     depth = _block_depth(k, TILES)
     most = _steps(min(depth, k), TILES)
@@ -716,12 +725,16 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed
                 nr = min(NR, n - j)
                 for s in range(sb, se):
                     i = s * BAND
+                    mr = min(BAND, m - i)
+                    direct = mr == BAND and nr == NR and (plain or not last)
+                    c, co, ldc_ = (acc, i * ldc + j, ldc) if direct else (tile, 0, NR)
                     _kernel_tiles(steps, ap, (s - sb) * BAND * steps, b_panels,
-                                  b_first + (t - t_lo) * steps * NR, tile)
-                    if last:
-                        _update(tile, acc, not first, out16, out_kind, i, j, min(BAND, m - i), nr, ldc, bias, act)
-                    else:
-                        _update(tile, acc, not first, out16, _F32, i, j, min(BAND, m - i), nr, ldc, bias[:0], 0)
+                                  b_first + (t - t_lo) * steps * NR, c, co, ldc_, direct and not first)
+                    if not direct:
+                        if last:
+                            _update(tile, acc, not first, out16, out_kind, i, j, mr, nr, ldc, bias, act)
+                        else:
+                            _update(tile, acc, not first, out16, _F32, i, j, mr, nr, ldc, bias[:0], 0)
         if subnormal[th]:
             break
     amx.release()
@@ -884,11 +897,11 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
         out = np.empty((m, n), out_dtype)
     if m == 0 or n == 0:
         return out
-    acc, out16, out_kind, ldc = output_views(out, partial_sums=k > KC)
     count = 1 if m * n * k <= SERIAL_MAX else threads.get_num_threads()
     # bf16 x bf16 runs on AMX tiles or pairs unless the packers meet a subnormal: then again
     # in float32
     pairs = _layouts(a.dtype)[0] if a.dtype == b.dtype else False
+    acc, out16, out_kind, ldc = output_views(out, partial_sums=k > min(KC, TILE_KC))
     if isinstance(b, PackedB):
         if b.depth != _block_depth(k, b.pairs):
             raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs "
