@@ -42,7 +42,8 @@ from nbmp.backend.cpu.gemm import (
     NR,
     SERIAL_MAX,
     PackedB,
-    _bf16_subnormal,
+    SUBNORMAL_KEYS,
+    _bf16_key,
     _copy_run,
     _halves,
     _kernel,
@@ -99,7 +100,7 @@ def _fill_slab(x, geo, img, ih0, rows, slab, pairs):
     """
     h, w, ch, cg, coff, pl, wp = geo[0], geo[1], geo[2], geo[3], geo[4], geo[12], geo[15]
     bits, slab16 = _halves(x), slab.view(np.int16)
-    found = np.uint32(0)
+    least = np.uint16(0xFFFF)
     if pairs:  # even channel counts and offsets: pairs of halves copied as 32-bit words
         words = bits.view(np.float32)
     for r in range(rows):
@@ -117,14 +118,14 @@ def _fill_slab(x, geo, img, ih0, rows, slab, pairs):
                 for t in range(e, cg):
                     slab16[d + t] = bits[src + t]
                 for t in range(cg):  # unsigned index: no wrap-around test, so LLVM vectorises
-                    found |= _bf16_subnormal(bits[np.uint64(src + t)])
+                    least = min(least, _bf16_key(bits[np.uint64(src + t)]))
             elif pairs:
                 slab16[d:d + cg] = 0
             elif inside:
                 _copy_run(x, src, cg, slab, d)
             else:
                 slab[d:d + cg] = 0
-    return found != 0
+    return least < SUBNORMAL_KEYS
 
 
 @njit(inline="always", **_OPTS)
