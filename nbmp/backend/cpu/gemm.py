@@ -106,6 +106,9 @@ TILES = 2
 TILE_PAIRS = 16
 BAND = 32
 TILE_KC = 256
+_B_BYTES = 1 << 19
+_SUM_BYTES = 1 << 16
+_MIN_PANELS = 8
 TILE_MC = 96
 #: Pairs of rows of ``b`` the pair packer copies into every panel before it moves on.
 _PACK_PAIRS = 16
@@ -655,33 +658,33 @@ def _thread(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed, pair
 
 # --- AMX tiles ---------------------------------------------------------------
 
-def _kernel_tiles(steps, a16, ao, b16, bo, c, co, ldc, accumulate):
-    """``C (+)= A @ B`` for one BAND x NR block, on AMX tiles (jit only).
+def _kernel_tiles(steps, a16, ao, b16, bo, c, ci, ldi, accumulate, d, do, ldo):
+    """``D = (C if accumulate else 0) + A @ B`` for one BAND x NR block, on AMX tiles (jit only).
 
     ``a16`` and ``b16`` are int16 views of the packed operands, ``ao`` and ``bo`` offsets in
     their float32 slots. A: BAND rows of ``steps`` slots (bf16 pairs), one after the other, as
     ``_pack_rows_pairs`` lays them; B: ``steps`` rows of NR slots, as ``_pack_b_pairs`` does
-    with ``pairs=TILES``; ``steps`` a multiple of TILE_PAIRS. C row
-    ``r`` is ``c[co + r*ldc:][:NR]`` (float32), computed as NR / 32 blocks of 2 x 2 tiles
-    (tiles 0-3; A in 4-5, B in 6-7), each loaded from C first if `accumulate`.
+    with ``pairs=TILES``; ``steps`` a multiple of TILE_PAIRS. Row ``r`` of C is
+    ``c[ci + r*ldi:][:NR]``, of D ``d[do + r*ldo:][:NR]`` (float32; they may be the same). The
+    block is NR / 32 blocks of 2 x 2 tiles (tiles 0-3; A in 4-5, B in 6-7).
     """
     raise NotImplementedError
 
 
 @overload(_kernel_tiles)
-def _ov_kernel_tiles(steps, a16, ao, b16, bo, c, co, ldc, accumulate):
+def _ov_kernel_tiles(steps, a16, ao, b16, bo, c, ci, ldi, accumulate, d, do, ldo):
     if not amx.TARGET_AMX:
-        def unreachable(steps, a16, ao, b16, bo, c, co, ldc, accumulate):  # never asked for
+        def unreachable(steps, a16, ao, b16, bo, c, ci, ldi, accumulate, d, do, ldo):  # never asked for
             raise AssertionError("AMX tiles on a target without them")
         return unreachable
 
-    def kernel_tiles(steps, a16, ao, b16, bo, c, co, ldc, accumulate):
-        a_row, b_row, c_row = 4 * steps, 4 * NR, 4 * ldc  # bytes from a row to the next
+    def kernel_tiles(steps, a16, ao, b16, bo, c, ci, ldi, accumulate, d, do, ldo):
+        a_row, b_row = 4 * steps, 4 * NR  # bytes from a row to the next
         for half in range(0, NR, 32):
-            at = co + half
+            at, to = ci + half, do + half
             if accumulate:
-                amx.load(0, c, at, c_row); amx.load(1, c, at + 16, c_row)  # noqa: E702
-                amx.load(2, c, at + 16 * ldc, c_row); amx.load(3, c, at + 16 * ldc + 16, c_row)  # noqa: E702
+                amx.load(0, c, at, 4 * ldi); amx.load(1, c, at + 16, 4 * ldi)  # noqa: E702
+                amx.load(2, c, at + 16 * ldi, 4 * ldi); amx.load(3, c, at + 16 * ldi + 16, 4 * ldi)  # noqa: E702
             else:
                 amx.zero(0); amx.zero(1); amx.zero(2); amx.zero(3)  # noqa: E702
             for q in range(0, steps, TILE_PAIRS):
@@ -691,10 +694,24 @@ def _ov_kernel_tiles(steps, a16, ao, b16, bo, c, co, ldc, accumulate):
                 amx.dot_bf16(0, 4, 6)
                 amx.load(5, a16, 2 * (ao + 16 * steps + q), a_row)
                 amx.dot_bf16(1, 4, 7); amx.dot_bf16(2, 5, 6); amx.dot_bf16(3, 5, 7)  # noqa: E702
-            amx.store(0, c, at, c_row); amx.store(1, c, at + 16, c_row)  # noqa: E702
-            amx.store(2, c, at + 16 * ldc, c_row); amx.store(3, c, at + 16 * ldc + 16, c_row)  # noqa: E702
+            amx.store(0, d, to, 4 * ldo); amx.store(1, d, to + 16, 4 * ldo)  # noqa: E702
+            amx.store(2, d, to + 16 * ldo, 4 * ldo); amx.store(3, d, to + 16 * ldo + 16, 4 * ldo)  # noqa: E702
 
     return kernel_tiles
+
+
+@njit(inline="always", **_OPTS)
+def _tile_blocking(k, depth):
+    """``(panels, bands)``: how many panels of B and bands of A ``_thread_tiles`` keeps together.
+
+    Every block of depth passes over the partial sums of the output: they must stay in L2
+    (here 2 MiB), as must the panels of B, all of K of them, that the blocks of A meet: about
+    1 MiB of B and 512 KiB of sums (memory bandwidth, a few GB/s a core on a busy server, is
+    what a float32 pass over a large output costs, more than AMX takes to compute it).
+    """
+    panels = max(_MIN_PANELS, _B_BYTES // (2 * NR * _round_up(max(k, 1), 2 * TILE_PAIRS)))
+    bands = max(1, _SUM_BYTES // (4 * BAND * NR * panels))
+    return panels, bands
 
 
 @njit(**_OPTS)
@@ -702,56 +719,65 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed
                   acc, out16, out_kind, ldc, bias, act, subnormal, config):
     """``_thread`` for bf16 x bf16 on AMX: bands of BAND rows x panels of NR, ``_kernel_tiles``.
 
-    The same slabs, blocks and epilogue as ``_thread``, with A packed a band at a time
-    (``_pack_rows_pairs``) and B in the ``TILES`` layout; `config` is ``amx.CONFIG``. A bf16
-    subnormal met while packing stops the share with ``subnormal[th] = 1``.
+    Thread ``th``'s slab, as in ``_thread``, goes by chunks of ``_tile_blocking`` panels x
+    bands, each through all of K before the next, its partial sums in a float32 scratch
+    buffer that stays in cache; only the last block of k goes through the epilogue
+    (``_update``) to the output (``acc`` if float32, else ``out16``). B is packed whole
+    first (unless ``packed``), A a chunk of bands and a block of depth at a time
+    (``_pack_rows_pairs``). `config` is ``amx.CONFIG``. A bf16 subnormal met while packing
+    stops the share with ``subnormal[th] = 1``.
     """
     start_workers(go)
     s_lo, s_hi, t_lo, t_hi = _thread_slab(th, nthreads, m, n, BAND)
     if s_lo == s_hi or t_lo == t_hi:
         return
-    plain = out_kind == _F32 and bias.size == 0 and act == 0
-    npad = _round_up(n, NR)
     depth = _block_depth(k, TILES)
     most = _steps(min(depth, k), TILES)
-    ap = np.empty(TILE_MC * most, np.float32)
-    bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * most, np.float32)
-    tile = np.empty(BAND * NR, np.float32)
+    full, rest = divmod(k, depth)
+    if packed.size:
+        b16, npad, t_first = packed.view(np.int16), _round_up(n, NR), 0
+    else:  # the slab's panels, all of K, laid out as in a PackedB of its columns alone
+        npad, t_first = (t_hi - t_lo) * NR, t_lo
+        bp = np.empty(npad * (full * _steps(depth, TILES) + _steps(rest, TILES)), np.float32)
+        for p0 in range(0, k, depth):
+            kc = min(depth, k - p0)
+            if _pack_b_block(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp,
+                             _block_offset(p0, depth, TILES, npad), TILES):
+                subnormal[th] = 1
+                return
+        b16 = bp.view(np.int16)
+    panels, bands = _tile_blocking(k, depth)
+    ap = np.empty(bands * BAND * most, np.float32)
     a16 = ap.view(np.int16)
+    ldw = panels * NR  # the partial sums of a chunk, rows ldw apart
+    sums = np.empty(bands * BAND * ldw if k > depth else 0, np.float32)
+    tile = np.empty(BAND * NR, np.float32)
     amx.configure(config)
-    for p0 in range(0, max(k, 1), depth):  # K = 0: one empty block, epilogue only
-        kc = min(depth, k - p0)
-        steps = _steps(kc, TILES)
-        first, last = p0 == 0, p0 + kc == k
-        if packed.size:
-            b16, b_first = packed.view(np.int16), _block_offset(p0, depth, TILES, npad) + t_lo * steps * NR
-        else:
-            if _pack_b_block(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp, 0, TILES):
-                subnormal[th] = 1
-                break
-            b16, b_first = bp.view(np.int16), 0
-        for sb in range(s_lo, s_hi, TILE_MC // BAND):
-            se = min(sb + TILE_MC // BAND, s_hi)
-            if _pack_rows_pairs(a, aoff, ars, acs, m, sb * BAND, se * BAND, p0, kc, steps, ap):
-                subnormal[th] = 1
-                break
-            for t in range(t_lo, t_hi):
-                j = t * NR
-                nr = min(NR, n - j)
-                for s in range(sb, se):
-                    i = s * BAND
-                    mr = min(BAND, m - i)
-                    ao, bo = (s - sb) * BAND * steps, b_first + (t - t_lo) * steps * NR
-                    if mr == BAND and nr == NR and (plain or not last):  # straight to the float32 result
-                        _kernel_tiles(steps, a16, ao, b16, bo, acc, i * ldc + j, ldc, not first)
-                    else:
-                        _kernel_tiles(steps, a16, ao, b16, bo, tile, 0, NR, False)
+    for t0 in range(t_lo, t_hi, panels):
+        t1 = min(t0 + panels, t_hi)
+        for sb in range(s_lo, s_hi, bands):
+            se = min(sb + bands, s_hi)
+            for p0 in range(0, max(k, 1), depth):  # K = 0: one empty block, epilogue only
+                kc = min(depth, k - p0)
+                steps = _steps(kc, TILES)
+                first, last = p0 == 0, p0 + kc >= k
+                if _pack_rows_pairs(a, aoff, ars, acs, m, sb * BAND, se * BAND, p0, kc, steps, ap):
+                    subnormal[th] = 1
+                    amx.release()
+                    return
+                b_block = _block_offset(p0, depth, TILES, npad)
+                for t in range(t0, t1):
+                    j = t * NR
+                    bo = b_block + (t - t_first) * steps * NR
+                    for s in range(sb, se):
+                        ao, at = (s - sb) * BAND * steps, (s - sb) * BAND * ldw + (t - t0) * NR
                         if last:
-                            _update(tile, acc, not first, out16, out_kind, i, j, mr, nr, ldc, bias, act)
+                            _kernel_tiles(steps, a16, ao, b16, bo, sums, at, ldw, not first, tile, 0, NR)
+                            i = s * BAND
+                            _update(tile, acc, False, out16, out_kind, i, j, min(BAND, m - i), min(NR, n - j),
+                                    ldc, bias, act)
                         else:
-                            _update(tile, acc, not first, out16, _F32, i, j, mr, nr, ldc, bias[:0], 0)
-        if subnormal[th]:
-            break
+                            _kernel_tiles(steps, a16, ao, b16, bo, sums, at, ldw, not first, sums, at, ldw)
     amx.release()
 
 
@@ -916,7 +942,6 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
     # bf16 x bf16 runs on AMX tiles or pairs unless the packers meet a subnormal: then again
     # in float32
     pairs = _layouts(a.dtype)[0] if a.dtype == b.dtype else False
-    acc, out16, out_kind, ldc = output_views(out, partial_sums=k > min(KC, TILE_KC))
     if isinstance(b, PackedB):
         if b.depth != _block_depth(k, b.pairs):
             raise ValueError(f"this PackedB has blocks of depth {b.depth}; gemm needs "
@@ -926,13 +951,15 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
     elif count > 1 and _slabs_share_b(m, n, pairs):
         # packed once, by all threads, rather than all of it by each thread for its slab
         b = PackedB(b, pairs=pairs)
-    rest = (m, n, k, acc, out16, out_kind, ldc, bias_vector(bias), ACTIVATIONS[activation])
+    epilogue = (bias_vector(bias), ACTIVATIONS[activation])
     subnormal = np.zeros(count, np.int64)
     while True:
         if isinstance(b, PackedB):
             b_args, pairs = (*_NO_B, b.data), b.pairs
         else:
             b_args = (*strided(b), _NO_PANELS)
+        # _thread_tiles keeps its partial sums in cache; the others, in float32 beside a half output
+        rest = (m, n, k, *output_views(out, partial_sums=k > KC and pairs != TILES), *epilogue)
         if pairs == TILES:
             amx_args = (*strided(a), *b_args, *rest, subnormal, amx.CONFIG)
             threads.parallel(_thread_tiles, *amx_args, nthreads=count)
