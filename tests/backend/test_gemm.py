@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from nbmp import dtypes, testing
 from nbmp.backend import reference
-from nbmp.backend.cpu import gemm, simd, threads
+from nbmp.backend.cpu import amx, gemm, threads
 from nbmp.backend.cpu import matmul as backend_matmul
 
 HALVES = ["float16", "bfloat16"]
@@ -148,7 +148,10 @@ def test_threads_split_by_rows_or_by_columns_agree_with_one_thread(dtype):
         threads.set_num_threads(before)
 
 
-needs_dot_bf16 = pytest.mark.skipif(not simd.DOT_BF16, reason="the CPU has no AVX512-BF16 (vdpbf16ps)")
+#: The bf16 layouts that flush subnormals (vdpbf16ps pairs, AMX tiles) this CPU runs, fastest first.
+LOSSY = [layout for layout in gemm._layouts(dtypes.bfloat16) if layout]
+needs_lossy = pytest.mark.skipif(not LOSSY, reason="the CPU has neither AMX nor AVX512-BF16 (vdpbf16ps)")
+needs_amx = pytest.mark.skipif(not amx.available(), reason="no AMX tiles on this CPU (or not granted by the OS)")
 
 
 def test_bf16_subnormal_test_is_exact_over_all_bit_patterns():
@@ -158,7 +161,7 @@ def test_bf16_subnormal_test_is_exact_over_all_bit_patterns():
     np.testing.assert_array_equal([gemm._bf16_key(v) < gemm.SUBNORMAL_KEYS for v in bits], expected)
 
 
-@needs_dot_bf16
+@needs_lossy
 @pytest.mark.parametrize("layout", ["C", "F", "reversed"])
 def test_bf16_pair_packers_find_a_subnormal_anywhere(layout):
     tiny = dtypes.finfo("bfloat16").smallest_subnormal
@@ -168,38 +171,70 @@ def test_bf16_pair_packers_find_a_subnormal_anywhere(layout):
             block[where] = -tiny
         views = {"C": block, "F": np.asfortranarray(block), "reversed": block[::-1, ::-1].copy()[::-1, ::-1]}
         view = views[layout]
-        assert gemm.PackedB(view).pairs == (where is None)  # as b
+        for pairs in LOSSY:  # as b
+            assert gemm.PackedB(view, pairs=pairs).pairs == (pairs if where is None else False)
         slots = np.empty(gemm.MR * 3, np.float32)  # one sliver, 5 of k in 3 pairs
         assert gemm._pack_a_pairs(*gemm.strided(view), 3, 0, 1, 0, 5, slots) == (where is not None)  # as a
+        slots = np.full(gemm.BAND * 16, np.nan, np.float32)  # one band, 5 of k in a tile's 16 pairs
+        assert gemm._pack_rows_pairs(*gemm.strided(view), 3, 0, gemm.BAND, 0, 5, 16, slots) == (where is not None)
+        packed = slots.view(np.int16).reshape(gemm.BAND, 32)
+        if where is None:  # the rows, then zeros: past k, and past the 3 rows of the matrix
+            np.testing.assert_array_equal(packed[:3, :5], view.view(np.int16))
+            assert not packed[:3, 5:].any() and not packed[3:].any()
 
 
-@needs_dot_bf16
-def test_bf16_products_run_on_bf16_pairs_where_the_cpu_has_them():
+@needs_lossy
+@pytest.mark.parametrize("pairs", LOSSY)
+def test_bf16_products_run_on_pairs_or_tiles_where_the_cpu_has_them(pairs):
     rng = np.random.default_rng(7)
     b = _operand(rng, (301, 70), "bfloat16", "F")
-    packed = gemm.pack_b(b)
-    assert packed.pairs and "bf16 pairs" in repr(packed)
+    packed = gemm.PackedB(b, pairs=pairs)
+    assert packed.pairs == pairs and {True: "bf16 pairs", gemm.TILES: "AMX tiles"}[pairs] in repr(packed)
+    assert gemm.pack_b(b).pairs == LOSSY[0]  # the fastest, unless asked
     a = _operand(rng, (50, 301), "bfloat16", "strided")  # odd depth: a zero-padded last pair
     for out in ("bfloat16", "float32"):
         _check(gemm.gemm(a, packed, dtypes.as_numpy(out)), a, b, out)
         np.testing.assert_array_equal(gemm.gemm(a, packed, dtypes.as_numpy(out)),
-                                      gemm.gemm(a, b, dtypes.as_numpy(out)))
+                                      gemm.gemm(a, gemm.PackedB(b, pairs=pairs), dtypes.as_numpy(out)))
 
 
-@needs_dot_bf16
+@needs_amx
+@pytest.mark.parametrize("threads_", [1, 2])
+@pytest.mark.parametrize("out", ["bfloat16", "float32"])
+def test_amx_chunks_blocks_and_edges(threads_, out):
+    """Products that cross every boundary of ``_thread_tiles``: blocks of k (600 = 3 x 200,
+    padded to whole tiles), chunks of panels and of bands, ragged last band and panel; with
+    the epilogue, a transposed a, and b packed or not."""
+    depth = gemm._block_depth(600, gemm.TILES)
+    panels, bands = gemm._tile_blocking(600, depth)
+    m, n = 2 * bands * gemm.BAND + 7, (panels + 1) * gemm.NR + 16
+    rng = np.random.default_rng(8)
+    a, b = _operand(rng, (m, 600), "bfloat16", "F"), _operand(rng, (600, n), "bfloat16", "C")
+    bias = rng.standard_normal(n).astype(np.float32)
+    before = threads.get_num_threads()
+    try:
+        threads.set_num_threads(threads_)
+        for rhs in (b, gemm.pack_b(b)):
+            got = gemm.gemm(a, rhs, dtypes.as_numpy(out), bias=bias, activation="gelu")
+            _check(got, a, b, out, bias, "gelu")
+    finally:
+        threads.set_num_threads(before)
+
+
+@needs_lossy
 @pytest.mark.parametrize("which", ["a", "b"])
 @pytest.mark.parametrize("m, k, n", [(40, 90, 30),  # one thread
                                      (600, 1100, 64),  # threads split the rows: b packed first
                                      (12, 1100, 640)])  # they split the columns, packing their own
 def test_bf16_subnormals_take_the_exact_float32_path(which, m, k, n):
-    """vdpbf16ps reads subnormals as zero: operands holding one must not reach it (the packers
+    """vdpbf16ps and AMX read subnormals as zero: operands holding one must not reach them (the packers
     find them, in the last block of k here, and the product starts again in float32)."""
     bf16 = dtypes.bfloat16
     a, b = np.zeros((m, k), bf16), np.zeros((k, n), bf16)
     tiny, big = dtypes.finfo("bfloat16").smallest_subnormal, 2.0**100
     # products 2**-33, lost if tiny were read as 0
     a[:, k - 3], b[k - 3, :] = (tiny, big) if which == "a" else (big, tiny)
-    assert gemm.pack_b(b).pairs == (which == "a")
+    assert bool(gemm.pack_b(b).pairs) == (which == "a")
     for rhs in (b, gemm.pack_b(b)):
         got = gemm.gemm(a, rhs, np.float32)
         assert (got == np.float32(2.0**-33)).all()
