@@ -151,7 +151,7 @@ def test_threads_split_by_rows_or_by_columns_agree_with_one_thread(dtype):
 #: The bf16 layouts that flush subnormals (vdpbf16ps pairs, AMX tiles) this CPU runs, fastest first.
 LOSSY = [layout for layout in gemm._layouts(dtypes.bfloat16) if layout]
 needs_lossy = pytest.mark.skipif(not LOSSY, reason="the CPU has neither AMX nor AVX512-BF16 (vdpbf16ps)")
-needs_amx = pytest.mark.skipif(not amx.available(), reason="no AMX tiles on this CPU (or not granted by the OS)")
+needs_amx = pytest.mark.skipif(not amx.available(), reason="no AMX tiles here (or the OS did not grant them)")
 
 
 def test_bf16_subnormal_test_is_exact_over_all_bit_patterns():
@@ -176,7 +176,8 @@ def test_bf16_pair_packers_find_a_subnormal_anywhere(layout):
         slots = np.empty(gemm.MR * 3, np.float32)  # one sliver, 5 of k in 3 pairs
         assert gemm._pack_a_pairs(*gemm.strided(view), 3, 0, 1, 0, 5, slots) == (where is not None)  # as a
         slots = np.full(gemm.BAND * 16, np.nan, np.float32)  # one band, 5 of k in a tile's 16 pairs
-        assert gemm._pack_rows_pairs(*gemm.strided(view), 3, 0, gemm.BAND, 0, 5, 16, slots) == (where is not None)
+        found = gemm._pack_rows_pairs(*gemm.strided(view), 3, 0, gemm.BAND, 0, 5, 16, slots)
+        assert found == (where is not None)
         packed = slots.view(np.int16).reshape(gemm.BAND, 32)
         if where is None:  # the rows, then zeros: past k, and past the 3 rows of the matrix
             np.testing.assert_array_equal(packed[:3, :5], view.view(np.int16))
