@@ -42,12 +42,14 @@ from nbmp.backend.cpu.gemm import (
     NR,
     SERIAL_MAX,
     SUBNORMAL_KEYS,
+    TILES,
     PackedB,
     _bf16_key,
     _copy_run,
     _halves,
     _kernel,
     _kernel_pairs,
+    _layouts,
     _pairs_possible,
     _share,
     _update,
@@ -63,7 +65,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-8/gemm-13/simd-5/halfbits-1/spin-2/amx-1"
+KERNEL_VERSION = "conv-9/gemm-13/simd-5/halfbits-1/spin-2/amx-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -205,14 +207,20 @@ def _share_of_conv(th, nthreads, go, x, geo, n, band, depthwise, pairs, bp, filt
 
 def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray, out: np.ndarray,
                 bias: np.ndarray | None, activation: str | None, depthwise: bool = False,
-                bf16_pairs: bool = False) -> None:
+                bf16_pairs: bool = False, bf16_tiles: bool = False) -> None:
     """``out`` (N*OH*OW, filters of the group) = the group's convolution, by ``_share_of_conv``.
 
     `depthwise`: `geo` covers all channels, `weights` is (KH*KW, C), filter ``c`` reads channel ``c``.
     `bf16_pairs`: `image` (bf16 bits) and `weights` may be multiplied as pairs (unless they
-    hold subnormals: then the group runs again in float32).
+    hold subnormals: then the group runs again in float32); `bf16_tiles`: on AMX tiles instead,
+    as a product of matrices (``gemm.conv_tiles``), with the same fallback.
     """
     k, filters = weights.shape
+    if bf16_tiles and not depthwise:  # implicit im2col on AMX, unless a subnormal is met
+        packed = PackedB(weights, pairs=TILES)
+        if packed.pairs == TILES and gemm.conv_tiles(image, geo, packed, out, bias, activation):
+            return
+        bf16_pairs = False
     cg, kh, sh, dh, wp = (int(geo[i]) for i in (3, 5, 7, 9, 15))
     pairs = bf16_pairs and not depthwise and cg % 2 == 0  # two channels of a tap per slot
     packed = PackedB(weights, depth=k, pairs=pairs)  # pairs unless a subnormal is met
@@ -253,10 +261,11 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
         _conv_group(image, geo, n, kernel.reshape(kh * kw, groups), rows, bias, activation, depthwise=True)
         return out
     bf16_pairs = _pairs_possible(x.dtype) and _pairs_possible(kernel.dtype)
+    bf16_tiles = x.dtype == kernel.dtype and TILES in _layouts(x.dtype)
     for g in range(groups):
         weights = kernel[..., g * fg:(g + 1) * fg].reshape(kh * kw * cg, fg)
         geo = geometry(x.shape, kernel.shape, g, groups, strides, padding, dilation)
         group_bias = None if bias is None else bias[g * fg:(g + 1) * fg]
         _conv_group(image, geo, n, weights, rows[:, g * fg:(g + 1) * fg], group_bias, activation,
-                    bf16_pairs=bf16_pairs)
+                    bf16_pairs=bf16_pairs, bf16_tiles=bf16_tiles)
     return out

@@ -319,6 +319,47 @@ def _pack_rows_pairs(a, off, rs, cs, m, i_lo, i_hi, p0, kc, steps, ap):
 
 
 @njit(inline="always", **_OPTS)
+def _pack_im2col_pairs(x, geo, m, i_lo, i_hi, p0, kc, steps, ap):
+    """``_pack_rows_pairs`` of the implicit im2col matrix of a convolution (never built).
+
+    ``x`` holds an NHWC bf16 image batch, flat, and ``geo`` its geometry (``conv.geometry``).
+    Row ``i`` of the matrix is output pixel ``i`` (image, row, column, in that order), column
+    ``p`` is channel ``p % Cg`` of the group at tap ``p // Cg`` (kernel row-major): the
+    input value the tap meets, zero in the padding. A run of channels in a tap is contiguous
+    in ``x``, and copied as such.
+    """
+    h, w, ch, cg, coff, kw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[6]
+    sh, sw, dh, dw, pt, pl, oh, ow = geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], geo[13], geo[14]
+    hx = _halves(x)
+    ap16 = ap.view(np.int16)
+    least = np.uint16(0xFFFF)
+    rows = max(min(i_hi, m) - i_lo, 0)
+    for r in range(rows):
+        img, pixel = divmod(i_lo + r, oh * ow)
+        y, x_ = divmod(pixel, ow)
+        to = 2 * r * steps
+        p = p0
+        while p < p0 + kc:
+            tap, c = divmod(p, cg)
+            ky, kx = divmod(tap, kw)
+            run = min(cg - c, p0 + kc - p)
+            ih, iw = y * sh - pt + ky * dh, x_ * sw - pl + kx * dw
+            d = to + p - p0
+            if 0 <= ih < h and 0 <= iw < w:
+                src = np.uint64(((img * h + ih) * w + iw) * ch + coff + c)
+                for e in range(np.uint64(run)):  # unsigned indices: vectorised
+                    v = hx[src + e]
+                    least = min(least, _bf16_key(v))
+                    ap16[np.uint64(d) + e] = v
+            else:
+                ap16[d:d + run] = 0
+            p += run
+        ap16[to + kc:to + 2 * steps] = 0
+    ap16[2 * rows * steps:2 * (i_hi - i_lo) * steps] = 0
+    return least < SUBNORMAL_KEYS
+
+
+@njit(inline="always", **_OPTS)
 def _pack_a_pairs(a, off, rs, cs, m, s_lo, s_hi, p0, kc, ap):
     """``_pack_a`` for ``_kernel_pairs`` (``_pack_rows_pairs`` of slivers ``s_lo:s_hi``): row ``r`` of
     sliver ``s`` fills the ``(kc + 1) // 2`` slots from ``((s - s_lo) * MR + r) * steps`` on."""
@@ -701,21 +742,22 @@ def _ov_kernel_tiles(steps, a16, ao, b16, bo, c, ci, ldi, accumulate, d, do, ldo
 
 
 @njit(inline="always", **_OPTS)
-def _tile_blocking(k, depth):
-    """``(panels, bands)``: how many panels of B and bands of A ``_thread_tiles`` keeps together.
+def _tile_blocking(k, depth, most_panels):
+    """``(panels, bands)``: how many panels of B (at most `most_panels`) and bands of A
+    ``_thread_tiles`` keeps together.
 
     Every block of depth passes over the partial sums of the output: they must stay in L2
     (here 2 MiB), as must the panels of B, all of K of them, that the blocks of A meet: about
     1 MiB of B and 512 KiB of sums (memory bandwidth, a few GB/s a core on a busy server, is
     what a float32 pass over a large output costs, more than AMX takes to compute it).
     """
-    panels = max(_MIN_PANELS, _B_BYTES // (2 * NR * _round_up(max(k, 1), 2 * TILE_PAIRS)))
+    panels = min(max(_MIN_PANELS, _B_BYTES // (2 * NR * _round_up(max(k, 1), 2 * TILE_PAIRS))), most_panels)
     bands = max(1, _SUM_BYTES // (4 * BAND * NR * panels))
     return panels, bands
 
 
 @njit(**_OPTS)
-def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed, m, n, k,
+def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, packed, m, n, k,
                   acc, out16, out_kind, ldc, bias, act, subnormal, config):
     """``_thread`` for bf16 x bf16 on AMX: bands of BAND rows x panels of NR, ``_kernel_tiles``.
 
@@ -724,7 +766,8 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed
     buffer that stays in cache; only the last block of k goes through the epilogue
     (``_update``) to the output (``acc`` if float32, else ``out16``). B is packed whole
     first (unless ``packed``), A a chunk of bands and a block of depth at a time
-    (``_pack_rows_pairs``). `config` is ``amx.CONFIG``. A bf16 subnormal met while packing
+    (``_pack_rows_pairs``; or, if ``geo`` is not empty, ``_pack_im2col_pairs`` of the image
+    ``a``, for a convolution). `config` is ``amx.CONFIG``. A bf16 subnormal met while packing
     stops the share with ``subnormal[th] = 1``.
     """
     start_workers(go)
@@ -746,7 +789,7 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed
                 subnormal[th] = 1
                 return
         b16 = bp.view(np.int16)
-    panels, bands = _tile_blocking(k, depth)
+    panels, bands = _tile_blocking(k, depth, t_hi - t_lo)
     ap = np.empty(bands * BAND * most, np.float32)
     a16 = ap.view(np.int16)
     ldw = panels * NR  # the partial sums of a chunk, rows ldw apart
@@ -761,7 +804,11 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed
                 kc = min(depth, k - p0)
                 steps = _steps(kc, TILES)
                 first, last = p0 == 0, p0 + kc >= k
-                if _pack_rows_pairs(a, aoff, ars, acs, m, sb * BAND, se * BAND, p0, kc, steps, ap):
+                if geo.size:
+                    found = _pack_im2col_pairs(a, geo, m, sb * BAND, se * BAND, p0, kc, steps, ap)
+                else:
+                    found = _pack_rows_pairs(a, aoff, ars, acs, m, sb * BAND, se * BAND, p0, kc, steps, ap)
+                if found:
                     subnormal[th] = 1
                     amx.release()
                     return
@@ -963,7 +1010,7 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
         # _thread_tiles keeps its partial sums in cache; the others, in float32 beside a half output
         rest = (m, n, k, *output_views(out, partial_sums=k > KC and pairs != TILES), *epilogue)
         if pairs == TILES:
-            amx_args = (*strided(a), *b_args, *rest, subnormal, amx.CONFIG)
+            amx_args = (*strided(a), _NO_GEOMETRY, *b_args, *rest, subnormal, amx.CONFIG)
             threads.parallel(_thread_tiles, *amx_args, nthreads=count)
         else:
             threads.parallel(_thread, *strided(a), *b_args, bool(pairs), *rest, subnormal, nthreads=count)
@@ -976,4 +1023,23 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
 
 
 _NO_PANELS = np.empty(0, np.float32)  # ``_thread``'s ``packed`` when it packs b itself
+_NO_GEOMETRY = np.empty(0, np.int64)  # ``_thread_tiles``' ``geo`` for a product of matrices
 _NO_B = (_NO_PANELS, 0, 0, 0)  # its strided ``b`` when b is a PackedB
+
+
+def conv_tiles(image: np.ndarray, geo: np.ndarray, weights: PackedB, out: np.ndarray,
+               bias: np.ndarray | None, activation: str | None) -> bool:
+    """A convolution as the product of its implicit im2col matrix and `weights`, on AMX tiles.
+
+    `image`: the NHWC bf16 batch as ``strided`` gives it, `geo` its ``conv.geometry``;
+    `weights` (KH*KW*Cg, filters), packed with ``pairs=TILES``; `out` (N*OH*OW, filters).
+    False, and `out` unfinished, if the image holds a bf16 subnormal (AMX reads it as zero).
+    """
+    k, n = weights.shape
+    m = out.shape[0]
+    count = 1 if m * n * k <= SERIAL_MAX else threads.get_num_threads()
+    subnormal = np.zeros(count, np.int64)
+    threads.parallel(_thread_tiles, image, 0, 0, 0, geo, *_NO_B, weights.data, m, n, k,
+                     *output_views(out, partial_sums=False), bias_vector(bias), ACTIVATIONS[activation],
+                     subnormal, amx.CONFIG, nthreads=count)
+    return not subnormal.any()
