@@ -11,17 +11,20 @@ import time
 import numpy as np
 import pytest
 
+from nbmp import dtypes
 from nbmp.backend.cpu import gemm, spin, threads
 from nbmp.backend.cpu.cast import PARALLEL_MIN, cast
 
-# Large enough for the parallel path of both kernels.
+# Large enough for the parallel path of both kernels; bf16 runs on AMX tiles where the CPU has them.
 A = np.ones((200, 300), np.float16)
 B = np.ones((300, 150), np.float16)
+A_BF16, B_BF16 = A.astype(dtypes.bfloat16), B.astype(dtypes.bfloat16)
 BIG = np.linspace(-60_000, 60_000, 2 * PARALLEL_MIN, dtype=np.float32)
 
 
 def _products_are_right() -> bool:
     return bool((gemm.gemm(A, B, np.float32) == 300).all()
+                and (gemm.gemm(A_BF16, B_BF16, np.float32) == 300).all()
                 and (cast(BIG, np.float16) == BIG.astype(np.float16)).all())
 
 
