@@ -308,10 +308,13 @@ def describe_machine(extra: Sequence[str] = ()) -> None:
     print(f"CPU: {cpu_model()}; {usable_cores()} usable cores (os.cpu_count()={os.cpu_count()}), "
           f"host ISA for Numba: {numba_cpu_name()}")
     print(load_line())
-    from nbmp.backend.cpu import threads
+    from nbmp.backend.cpu import gemm, threads
 
+    bf16_path = {gemm.TILES: "AMX tiles (tdpbf16ps)", True: "AVX512-BF16 pairs (vdpbf16ps)",
+                 False: "float32 FMA"}[gemm._layouts(ml_dtypes.bfloat16)[0]]
     print(f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
-          f"ml_dtypes {ml_dtypes.__version__}; nbmp kernels on {threads.get_num_threads()} threads")
+          f"ml_dtypes {ml_dtypes.__version__}; nbmp kernels on {threads.get_num_threads()} threads, "
+          f"bf16 x bf16 on {bf16_path}")
     print(f"numpy BLAS: {blas_description()}")
     threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
                if k in os.environ}
