@@ -16,7 +16,9 @@ Linux hands AMX to a process only on request (``arch_prctl(ARCH_REQ_XCOMP_PERM)`
 instruction before that kills the process with SIGILL. ``available()`` makes the request
 once, and says whether kernels may use the tiles.
 
->>> available() in (True, False)
+>>> int(CONFIG[0]), [int(b) for b in CONFIG[16:32].view(np.uint16)], [int(r) for r in CONFIG[48:56]]
+(1, [64, 64, 64, 64, 64, 64, 64, 64], [16, 16, 16, 16, 16, 16, 16, 16])
+>>> available() <= TARGET_AMX   # never without the instructions in the compile target
 True
 """
 
