@@ -207,7 +207,7 @@ def test_amx_chunks_blocks_and_edges(threads_, out):
     padded to whole tiles), chunks of panels and of bands, ragged last band and panel; with
     the epilogue, a transposed a, and b packed or not."""
     depth = gemm._block_depth(600, gemm.TILES)
-    panels, bands = gemm._tile_blocking(600, depth)
+    panels, bands = gemm._tile_blocking(600, depth, 1 << 20)  # for a slab as wide as it likes
     m, n = 2 * bands * gemm.BAND + 7, (panels + 1) * gemm.NR + 16
     rng = np.random.default_rng(8)
     a, b = _operand(rng, (m, 600), "bfloat16", "F"), _operand(rng, (600, n), "bfloat16", "C")
