@@ -121,10 +121,12 @@ def test_conv2d_reads_strided_input_and_leaves_it_untouched():
            dilation=(1, 1), groups=1)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])  # bf16: vdpbf16ps pairs where the CPU has them
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])  # bf16: AMX tiles or vdpbf16ps pairs
 @pytest.mark.parametrize("slab_bytes", [1, 1 << 18])
-def test_conv2d_bands_and_threads(monkeypatch, slab_bytes, dtype):
+def test_conv2d_bands_and_threads(monkeypatch, slab_bytes, dtype, bf16_path):
     """Big enough for every thread; a tiny slab forces one output row per band."""
+    if dtype == "float16" and bf16_path != "default":
+        pytest.skip("the bf16 paths do not concern float16")
     monkeypatch.setattr(cpu_conv, "SLAB_BYTES", slab_bytes)
     rng = np.random.default_rng(3)
     dt = dtypes.as_numpy(dtype)
@@ -136,8 +138,8 @@ def test_conv2d_bands_and_threads(monkeypatch, slab_bytes, dtype):
 
 
 @pytest.mark.parametrize("where", ["image", "kernel"])
-def test_conv2d_bf16_subnormals_are_not_read_as_zero(where):
-    """What AVX512-BF16's vdpbf16ps would do to them: such convolutions keep the float32 path."""
+def test_conv2d_bf16_subnormals_are_not_read_as_zero(where, bf16_path):
+    """What AMX and AVX512-BF16's vdpbf16ps would do to them: such convolutions keep the float32 path."""
     bf16 = dtypes.bfloat16
     x, kernel = np.zeros((1, 5, 5, 4), bf16), np.zeros((3, 3, 4, 3), bf16)
     tiny, big = dtypes.finfo("bfloat16").smallest_subnormal, 2.0**100
@@ -148,7 +150,7 @@ def test_conv2d_bf16_subnormals_are_not_read_as_zero(where):
 
 @pytest.mark.parametrize("where", ["image", "kernel"])
 @pytest.mark.parametrize("groups", [1, 2])
-def test_conv2d_bf16_subnormal_met_late_by_the_threads(where, groups):
+def test_conv2d_bf16_subnormal_met_late_by_the_threads(where, groups, bf16_path):
     """One subnormal, in the last pixel of the last image and the last group's channels: the
     threads find it while copying (in vectors, 32 channels a group), and that group runs again."""
     bf16 = dtypes.bfloat16

@@ -227,7 +227,7 @@ def test_amx_chunks_blocks_and_edges(threads_, out):
 @pytest.mark.parametrize("m, k, n", [(40, 90, 30),  # one thread
                                      (600, 1100, 64),  # threads split the rows: b packed first
                                      (12, 1100, 640)])  # they split the columns, packing their own
-def test_bf16_subnormals_take_the_exact_float32_path(which, m, k, n):
+def test_bf16_subnormals_take_the_exact_float32_path(which, m, k, n, bf16_path):
     """vdpbf16ps and AMX read subnormals as zero: operands holding one must not reach them (the packers
     find them, in the last block of k here, and the product starts again in float32)."""
     bf16 = dtypes.bfloat16

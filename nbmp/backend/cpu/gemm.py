@@ -943,10 +943,12 @@ def _pairs_possible(dtype: np.dtype) -> bool:
 
 
 def _layouts(dtype: np.dtype) -> tuple[bool | int, ...]:
-    """The layouts (``PackedB.pairs``) a product of `dtype` operands can use here, fastest first."""
+    """The layouts (``PackedB.pairs``) a product of `dtype` operands can use on this CPU, the
+    one ``gemm`` picks first: AMX tiles, bf16 pairs (on a CPU with AMX too: slower, but
+    exact alike), float32."""
     if dtype != dtypes.bfloat16:
         return (False,)
-    return (*((TILES,) if amx.available() else ()), *((True,) if _pairs_possible(dtype) else ()), False)
+    return (*((TILES,) if amx.available() else ()), *((True,) if DOT_BF16 else ()), False)
 
 
 def pack_b(b: np.ndarray) -> PackedB:
