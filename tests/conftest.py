@@ -1,4 +1,4 @@
-"""Shared fixtures: global policy state restores itself after every test."""
+"""Shared fixtures: global policy state restores itself after every test; the CPU kernels' bf16 paths."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from nbmp import policy
+from nbmp.backend.cpu import amx, simd
 
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True,
@@ -22,3 +23,16 @@ def _restore_global_policy():
     policy._global, policy._floatx = None, "float32"
     yield
     policy._global, policy._floatx = saved
+
+
+#: The bf16 paths to test on this CPU: its default, and on a CPU with AMX also the
+#: ``vdpbf16ps`` pairs it has but does not pick (exposed by reporting AMX unavailable).
+BF16_PATHS = ["default", *(["pairs"] if simd.DOT_BF16 and amx.available() else [])]
+
+
+@pytest.fixture(params=BF16_PATHS)
+def bf16_path(request, monkeypatch):
+    """Runs the test once per bf16 path of ``BF16_PATHS``."""
+    if request.param == "pairs":
+        monkeypatch.setattr(amx, "available", lambda: False)
+    return request.param
