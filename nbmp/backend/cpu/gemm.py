@@ -118,13 +118,14 @@ MC = 96
 TILES = 2
 TILE_PAIRS = 16
 BAND = 32
+#: Depth of its blocks of k: 256 keeps a band of A and a panel of B in L1 (of 128-1024, the
+#: best or tied on one and two threads; 1024 ran at 100-150 GFLOP/s a core, 256 at 250-550).
 TILE_KC = 256
+#: ``_tile_blocking``'s budgets: bytes of packed B and of partial sums a chunk keeps in cache,
+#: and the fewest panels a chunk takes (settings within the noise of each other, measured).
 _B_BYTES = 1 << 19
 _SUM_BYTES = 1 << 16
 _MIN_PANELS = 8
-TILE_MC = 96
-#: Pairs of rows of ``b`` the pair packer copies into every panel before it moves on.
-_PACK_PAIRS = 16
 #: Below this many multiply-adds a product runs in the calling thread (a parallel
 #: launch costs tens of microseconds).
 SERIAL_MAX = 1 << 19
@@ -205,7 +206,8 @@ def _round_up(x, multiple):
 def _block_depth(k, pairs):
     """Depth (of k) of the blocks K is cut into: at most KC steps, all equal but the last (1100
     -> 3 x 367, not 2 x 512 + 76, whose thin last block would cost a pass over C for little
-    work). A step of bf16 pairs takes two of k."""
+    work). A step of bf16 pairs takes two of k; AMX blocks (TILES) are at most TILE_KC deep
+    and whole tiles (multiples of 32)."""
     most = TILE_KC if pairs == TILES else 2 * KC if pairs else KC
     depth = max(-(-k // max(-(-k // most), 1)), 1)
     return _round_up(depth, 2 * TILE_PAIRS) if pairs == TILES else depth
@@ -759,10 +761,11 @@ def _tile_blocking(k, depth, most_panels):
     """``(panels, bands)``: how many panels of B (at most `most_panels`) and bands of A
     ``_thread_tiles`` keeps together.
 
-    Every block of depth passes over the partial sums of the output: they must stay in L2
-    (here 2 MiB), as must the panels of B, all of K of them, that the blocks of A meet: about
-    1 MiB of B and 512 KiB of sums (memory bandwidth, a few GB/s a core on a busy server, is
-    what a float32 pass over a large output costs, more than AMX takes to compute it).
+    Every block of depth passes over the partial sums of the chunk: they must stay in cache,
+    as must the chunk's panels of B, all of K of them, that every band meets: about
+    ``_B_BYTES`` of B (but at least ``_MIN_PANELS`` panels, or A is packed again for too many
+    chunks) and ``_SUM_BYTES`` of sums. (A float32 pass over a large output from memory, a
+    few GB/s a core here, costs more than AMX takes to compute the block.)
     """
     panels = min(max(_MIN_PANELS, _B_BYTES // (2 * NR * _round_up(max(k, 1), 2 * TILE_PAIRS))), most_panels)
     bands = max(1, _SUM_BYTES // (4 * BAND * NR * panels))
@@ -1023,15 +1026,14 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
         else:
             b_args = (*strided(b), _NO_PANELS)
         # _thread_tiles keeps its partial sums in cache; the others, in float32 beside a half output
-        rest = (m, n, k, *output_views(out, partial_sums=k > KC and pairs != TILES), *epilogue)
         if pairs == TILES:
-            amx_args = (*strided(a), _NO_GEOMETRY, *b_args, *rest, subnormal, amx.CONFIG)
-            threads.parallel(_thread_tiles, *amx_args, nthreads=count)
+            _run_tiles(strided(a), _NO_GEOMETRY, b_args, m, n, k, out, epilogue, subnormal)
         else:
+            rest = (m, n, k, *output_views(out, partial_sums=k > KC), *epilogue)
             threads.parallel(_thread, *strided(a), *b_args, bool(pairs), *rest, subnormal, nthreads=count)
         if not (pairs and subnormal.any()):
             return out
-        # a subnormal, which vdpbf16ps would read as zero, stopped the pairs: again in float32
+        # a subnormal, which vdpbf16ps and AMX would read as zero, stopped the pairs: again in float32
         pairs = False
         if isinstance(b, PackedB):
             b = PackedB(b.source, pairs=False)
@@ -1040,6 +1042,14 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
 _NO_PANELS = np.empty(0, np.float32)  # ``_thread``'s ``packed`` when it packs b itself
 _NO_GEOMETRY = np.empty(0, np.int64)  # ``_thread_tiles``' ``geo`` for a product of matrices
 _NO_B = (_NO_PANELS, 0, 0, 0)  # its strided ``b`` when b is a PackedB
+
+
+def _run_tiles(a_args: tuple, geo: np.ndarray, b_args: tuple, m: int, n: int, k: int, out: np.ndarray,
+               epilogue: tuple, subnormal: np.ndarray) -> None:
+    """``_thread_tiles`` on ``len(subnormal)`` threads, writing the (M, N) view `out` (its partial
+    sums stay in the threads' scratch buffers, so a half `out` needs no float32 one)."""
+    threads.parallel(_thread_tiles, *a_args, geo, *b_args, m, n, k, *output_views(out, partial_sums=False),
+                     *epilogue, subnormal, amx.CONFIG, nthreads=subnormal.size)
 
 
 def conv_tiles(image: np.ndarray, geo: np.ndarray, weights: PackedB, out: np.ndarray,
@@ -1054,7 +1064,6 @@ def conv_tiles(image: np.ndarray, geo: np.ndarray, weights: PackedB, out: np.nda
     m = out.shape[0]
     count = 1 if m * n * k <= SERIAL_MAX else threads.get_num_threads()
     subnormal = np.zeros(count, np.int64)
-    threads.parallel(_thread_tiles, image, 0, 0, 0, geo, *_NO_B, weights.data, m, n, k,
-                     *output_views(out, partial_sums=False), bias_vector(bias), ACTIVATIONS[activation],
-                     subnormal, amx.CONFIG, nthreads=count)
+    _run_tiles((image, 0, 0, 0), geo, (*_NO_B, weights.data), m, n, k, out,
+               (bias_vector(bias), ACTIVATIONS[activation]), subnormal)
     return not subnormal.any()
