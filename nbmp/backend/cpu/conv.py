@@ -34,14 +34,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from nbmp.backend.cpu import gemm, threads
+from nbmp.backend.cpu import amx, gemm, threads
 from nbmp.backend.cpu.gemm import (
     _OPTS,
     ACTIVATIONS,
+    BAND,
     MR,
     NR,
     SERIAL_MAX,
     SUBNORMAL_KEYS,
+    TILE_PAIRS,
     TILES,
     PackedB,
     _bf16_key,
@@ -65,7 +67,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-9/gemm-13/simd-5/halfbits-1/spin-2/amx-1"
+KERNEL_VERSION = "conv-10/gemm-13/simd-5/halfbits-1/spin-2/amx-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -205,6 +207,98 @@ def _share_of_conv(th, nthreads, go, x, geo, n, band, depthwise, pairs, bp, filt
         u += rows
 
 
+#: Output pixels (of one row) in an AMX tile: its 16 rows.
+TILE_PIXELS = BAND // 2
+
+
+@njit(inline="always", **_OPTS)
+def _kernel_conv_tiles(slab16, a0, a1, stride, taps, cg, b16, bo, tile, to):
+    """32 sums of two pixel tiles over all taps and channels, on AMX tiles, to ``tile[to:]``.
+
+    Rows 0-15 of the result are the pixels whose channels start at ``slab16[a0 + taps[t]]``
+    for tap ``t`` and lie `stride` bytes apart, rows 16-31 those from ``a1``: pixels of the
+    slab read in place as the rows of A, 32 channels a tile. B: 32 columns of a whole-depth
+    panel, from slot ``bo`` of ``b16`` on (k = tap * Cg + channel, as pairs). Rows of ``tile``
+    are NR floats apart. Tiles 0-3 hold the sums, 4-5 the pixels, 6-7 the weights.
+    """
+    amx.zero(0); amx.zero(1); amx.zero(2); amx.zero(3)  # noqa: E702
+    q = 2 * bo  # in halves: the panel's rows of pairs are 2 * NR halves long
+    for t in range(taps.size):
+        p0, p1 = a0 + taps[t], a1 + taps[t]
+        for c in range(0, cg, 2 * TILE_PAIRS):
+            amx.load(4, slab16, p0 + c, stride)
+            amx.load(6, b16, q, 4 * NR)
+            amx.load(7, b16, q + 2 * TILE_PAIRS, 4 * NR)
+            amx.dot_bf16(0, 4, 6)
+            amx.load(5, slab16, p1 + c, stride)
+            amx.dot_bf16(1, 4, 7); amx.dot_bf16(2, 5, 6); amx.dot_bf16(3, 5, 7)  # noqa: E702
+            q += 2 * TILE_PAIRS * NR
+    amx.store(0, tile, to, 4 * NR); amx.store(1, tile, to + 16, 4 * NR)  # noqa: E702
+    amx.store(2, tile, to + 16 * NR, 4 * NR); amx.store(3, tile, to + 16 * NR + 16, 4 * NR)  # noqa: E702
+
+
+#: Pairs of pixel tiles that ``_share_of_conv_tiles`` takes through a half panel of weights
+#: before the next half (the half, 32 filters of up to 576 taps x channels, stays in L1).
+GROUP = 4
+
+
+@njit(**_OPTS)
+def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, acc, out16, out_kind, ldc, bias, act,
+                         subnormal, config):
+    """``_share_of_conv`` for bf16 on AMX tiles, for groups of a multiple of 32 channels.
+
+    The slab (``_fill_slab``, bf16 bits) is read in place as A: a tile is 16 pixels of an
+    output row (``TILE_PIXELS``), those past the row's end computed and dropped; ``bp`` holds the
+    weights as whole-depth panels in the tile layout (``PackedB(.., depth=K, pairs=TILES)``).
+    All taps and channels add up in the tiles (``_kernel_conv_tiles``), 32 filters at a time
+    for ``GROUP`` pairs of pixel tiles, then ``_update`` finishes each pixel tile. `config` is
+    ``amx.CONFIG``; a bf16 subnormal in the input stops the share with ``subnormal[th] = 1``.
+    """
+    start_workers(go)
+    cg, kh_, kw_ = geo[3], geo[5], geo[6]
+    sh, sw, dh, dw, pt, oh_, ow_, wp = geo[7], geo[8], geo[9], geo[10], geo[11], geo[13], geo[14], geo[15]
+    # slack: the last tile of a row reads up to 15 pixels past the slab's last one
+    slab = np.zeros((((band - 1) * sh + (kh_ - 1) * dh + 1) * wp + (TILE_PIXELS - 1) * sw) * cg // 2, np.float32)
+    slab16, b16 = slab.view(np.int16), bp.view(np.int16)
+    tiles = np.empty(group * BAND * NR, np.float32)
+    taps = np.empty(kh_ * kw_, np.int64)  # where each tap's channels start, in halves from a pixel's
+    for kh in range(kh_):
+        for kw in range(kw_):
+            taps[kh * kw_ + kw] = (kh * dh * wp + kw * dw) * cg
+    panel = kh_ * kw_ * cg // 2 * NR  # slots of a whole-depth panel
+    across = -(-ow_ // TILE_PIXELS)  # pixel tiles in an output row
+    lo, hi = _share(th, nthreads, n * oh_)
+    amx.configure(config)
+    u = lo
+    while u < hi:  # output rows u .. u+rows of one image
+        img, oh0 = u // oh_, u % oh_
+        rows = min(band, oh_ - oh0, hi - u)
+        if _fill_slab(x, geo, img, oh0 * sh - pt, (rows - 1) * sh + (kh_ - 1) * dh + 1, slab, True):
+            subnormal[th] = 1
+            amx.release()
+            return
+        count = rows * across
+        for e0 in range(0, count, 2 * group):  # pixel tiles e0 .. e1, two at a time
+            e1 = min(e0 + 2 * group, count)
+            for j in range(0, filters, NR):
+                nr = min(NR, filters - j)
+                for half in range(0, nr, 2 * TILE_PAIRS):
+                    for e in range(e0, e1, 2):  # an odd last tile is computed twice
+                        r0, x0 = divmod(e, across)
+                        r1, x1 = divmod(min(e + 1, e1 - 1), across)
+                        a0 = (r0 * sh * wp + x0 * TILE_PIXELS * sw) * cg
+                        a1 = (r1 * sh * wp + x1 * TILE_PIXELS * sw) * cg
+                        _kernel_conv_tiles(slab16, a0, a1, 2 * sw * cg, taps, cg, b16, j // NR * panel + half,
+                                           tiles, (e - e0) // 2 * BAND * NR + half)
+                for e in range(e0, e1):
+                    r, x_ = divmod(e, across)
+                    x_ *= TILE_PIXELS
+                    _update(tiles[(e - e0) * TILE_PIXELS * NR:], acc, False, out16, out_kind, (u + r) * ow_ + x_, j,
+                            min(TILE_PIXELS, ow_ - x_), nr, ldc, bias, act)
+        u += rows
+    amx.release()
+
+
 def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray, out: np.ndarray,
                 bias: np.ndarray | None, activation: str | None, depthwise: bool = False,
                 bf16_pairs: bool = False, bf16_tiles: bool = False) -> None:
@@ -213,26 +307,33 @@ def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray,
     `depthwise`: `geo` covers all channels, `weights` is (KH*KW, C), filter ``c`` reads channel ``c``.
     `bf16_pairs`: `image` (bf16 bits) and `weights` may be multiplied as pairs (unless they
     hold subnormals: then the group runs again in float32); `bf16_tiles`: on AMX tiles instead,
-    as a product of matrices (``gemm.conv_tiles``), with the same fallback.
+    with the same fallback: read from the slab in place (``_share_of_conv_tiles``) when the
+    group has whole tiles of channels (a multiple of 32), else as a product of matrices
+    (``gemm.conv_tiles``).
     """
     k, filters = weights.shape
-    if bf16_tiles and not depthwise:  # implicit im2col on AMX, unless a subnormal is met
+    cg, kh, sh, dh, wp = (int(geo[i]) for i in (3, 5, 7, 9, 15))
+    direct_tiles = bf16_tiles and not depthwise and cg > 0 and cg % (2 * TILE_PAIRS) == 0
+    if bf16_tiles and not depthwise and not direct_tiles:  # implicit im2col on AMX
         packed = PackedB(weights, pairs=TILES)
         if packed.pairs == TILES and gemm.conv_tiles(image, geo, packed, out, bias, activation):
             return
         bf16_pairs = False
-    cg, kh, sh, dh, wp = (int(geo[i]) for i in (3, 5, 7, 9, 15))
-    pairs = bf16_pairs and not depthwise and cg % 2 == 0  # two channels of a tap per slot
+    pairs = TILES if direct_tiles else bf16_pairs and not depthwise and cg % 2 == 0  # two channels a slot
     packed = PackedB(weights, depth=k, pairs=pairs)  # pairs unless a subnormal is met
     acc, out16, out_kind, ldc = output_views(out, partial_sums=False)
     count = 1 if out.shape[0] * filters * k <= SERIAL_MAX else threads.get_num_threads()
     subnormal = np.zeros(count, np.int64)
+    epilogue = (acc, out16, out_kind, ldc, bias_vector(bias), ACTIVATIONS[activation], subnormal)
     while True:
         slab_row_bytes = 4 * wp * (cg // 2 if packed.pairs else cg)  # one input row, as _fill_slab lays it
         band = max(1, (SLAB_BYTES // max(slab_row_bytes, 1) - (kh - 1) * dh - 1) // sh + 1)
-        threads.parallel(_share_of_conv, image, geo, n, band, depthwise, packed.pairs, packed.data, filters,
-                         acc, out16, out_kind, ldc, bias_vector(bias), ACTIVATIONS[activation], subnormal,
-                         nthreads=count)
+        if packed.pairs == TILES:
+            threads.parallel(_share_of_conv_tiles, image, geo, n, band, GROUP, packed.data, filters, *epilogue,
+                             amx.CONFIG, nthreads=count)
+        else:
+            threads.parallel(_share_of_conv, image, geo, n, band, depthwise, packed.pairs, packed.data, filters,
+                             *epilogue, nthreads=count)
         if not (packed.pairs and subnormal.any()):
             return
         packed = PackedB(weights, depth=k, pairs=False)  # a subnormal in the image: float32
