@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from nbmp import dtypes, testing
 from nbmp.backend import reference
+from nbmp.backend.cpu import amx
 from nbmp.backend.cpu import conv as cpu_conv
 from nbmp.backend.cpu import conv2d as backend_conv2d
 from nbmp.ops.conv import same_padding
@@ -32,7 +33,7 @@ def _check(got, x, kernel, out_dtype, bias=None, activation=None, **geometry):
 @st.composite
 def convolutions(draw):
     groups = draw(st.sampled_from([1, 1, 2, 3]))
-    cg = draw(st.sampled_from([1, 2, 3, 5, 8, 12, 16, 17, 33]))
+    cg = draw(st.sampled_from([1, 2, 3, 5, 8, 12, 16, 17, 32, 33, 64]))  # 32, 64: whole AMX tiles
     fg = draw(st.integers(1, 20))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -135,6 +136,33 @@ def test_conv2d_bands_and_threads(monkeypatch, slab_bytes, dtype, bf16_path):
     geometry = dict(strides=(2, 1), padding=((1, 1), (0, 1)), dilation=(1, 2), groups=1)
     got = backend_conv2d(x, kernel, None, (2, 1), ((1, 1), (0, 1)), (1, 2), 1, "relu", dt)
     _check(got, x, kernel, dtype, None, "relu", **geometry)
+
+
+@pytest.mark.parametrize("out", ["bfloat16", "float32"])
+@pytest.mark.parametrize("slab_bytes", [1, 1 << 18])
+@pytest.mark.parametrize("strides, padding, dilation", [
+    ((1, 1), ((1, 1), (1, 1)), (1, 1)),
+    ((2, 3), ((0, 2), (1, 0)), (1, 2)),
+])
+def test_conv2d_bf16_whole_tiles_of_channels(monkeypatch, out, slab_bytes, strides, padding, dilation,
+                                             bf16_path):
+    """64 channels: on AMX, the slab read in place as tiles of 16 pixels. Rows of 37 (or 12)
+    pixels: three (one) tiles, the last mostly past the row's end; odd counts of tiles in a
+    band, several groups of them; 100 filters: a whole panel, then one of 36 (a partial half)."""
+    monkeypatch.setattr(cpu_conv, "SLAB_BYTES", slab_bytes)
+    shares = []
+    parallel = cpu_conv.threads.parallel
+    monkeypatch.setattr(cpu_conv.threads, "parallel",
+                        lambda share, *args, **kw: (shares.append(share), parallel(share, *args, **kw)))
+    rng = np.random.default_rng(4)
+    bf16 = dtypes.bfloat16
+    x = rng.standard_normal((3, 7, 37, 64)).astype(bf16)
+    kernel = rng.standard_normal((3, 3, 64, 100)).astype(bf16)
+    bias = rng.standard_normal(100).astype(np.float32)
+    got = backend_conv2d(x, kernel, bias, strides, padding, dilation, 1, "gelu", out)
+    _check(got, x, kernel, out, bias, "gelu", strides=strides, padding=padding, dilation=dilation, groups=1)
+    on_tiles = cpu_conv._share_of_conv_tiles in shares
+    assert on_tiles == (amx.available() and bf16_path == "default")
 
 
 @pytest.mark.parametrize("where", ["image", "kernel"])

@@ -243,8 +243,8 @@ GROUP = 4
 
 
 @njit(**_OPTS)
-def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, acc, out16, out_kind, ldc, bias, act,
-                         subnormal, config):
+def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, acc, out16, out_kind, ldc,
+                         bias, act, subnormal, config):
     """``_share_of_conv`` for bf16 on AMX tiles, for groups of a multiple of 32 channels.
 
     The slab (``_fill_slab``, bf16 bits) is read in place as A: a tile is 16 pixels of an
@@ -257,8 +257,8 @@ def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, 
     start_workers(go)
     cg, kh_, kw_ = geo[3], geo[5], geo[6]
     sh, sw, dh, dw, pt, oh_, ow_, wp = geo[7], geo[8], geo[9], geo[10], geo[11], geo[13], geo[14], geo[15]
-    # slack: the last tile of a row reads up to 15 pixels past the slab's last one
-    slab = np.zeros((((band - 1) * sh + (kh_ - 1) * dh + 1) * wp + (TILE_PIXELS - 1) * sw) * cg // 2, np.float32)
+    pixels = ((band - 1) * sh + (kh_ - 1) * dh + 1) * wp
+    slab = np.zeros((pixels + (TILE_PIXELS - 1) * sw) * cg // 2, np.float32)  # a row's last tile reads on
     slab16, b16 = slab.view(np.int16), bp.view(np.int16)
     tiles = np.empty(group * BAND * NR, np.float32)
     taps = np.empty(kh_ * kw_, np.int64)  # where each tap's channels start, in halves from a pixel's
@@ -293,7 +293,8 @@ def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, 
                 for e in range(e0, e1):
                     r, x_ = divmod(e, across)
                     x_ *= TILE_PIXELS
-                    _update(tiles[(e - e0) * TILE_PIXELS * NR:], acc, False, out16, out_kind, (u + r) * ow_ + x_, j,
+                    first = (u + r) * ow_ + x_  # output row of the tile's first pixel
+                    _update(tiles[(e - e0) * TILE_PIXELS * NR:], acc, False, out16, out_kind, first, j,
                             min(TILE_PIXELS, ow_ - x_), nr, ldc, bias, act)
         u += rows
     amx.release()
@@ -329,11 +330,11 @@ def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray,
         slab_row_bytes = 4 * wp * (cg // 2 if packed.pairs else cg)  # one input row, as _fill_slab lays it
         band = max(1, (SLAB_BYTES // max(slab_row_bytes, 1) - (kh - 1) * dh - 1) // sh + 1)
         if packed.pairs == TILES:
-            threads.parallel(_share_of_conv_tiles, image, geo, n, band, GROUP, packed.data, filters, *epilogue,
-                             amx.CONFIG, nthreads=count)
+            threads.parallel(_share_of_conv_tiles, image, geo, n, band, GROUP, packed.data, filters,
+                             *epilogue, amx.CONFIG, nthreads=count)
         else:
-            threads.parallel(_share_of_conv, image, geo, n, band, depthwise, packed.pairs, packed.data, filters,
-                             *epilogue, nthreads=count)
+            threads.parallel(_share_of_conv, image, geo, n, band, depthwise, packed.pairs, packed.data,
+                             filters, *epilogue, nthreads=count)
         if not (packed.pairs and subnormal.any()):
             return
         packed = PackedB(weights, depth=k, pairs=False)  # a subnormal in the image: float32
