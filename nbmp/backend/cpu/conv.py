@@ -52,6 +52,7 @@ from nbmp.backend.cpu.gemm import (
     _kernel,
     _kernel_pairs,
     _layouts,
+    _line_aligned,
     _pairs_possible,
     _share,
     _update,
@@ -67,7 +68,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-10/gemm-13/simd-5/halfbits-1/spin-2/amx-1"
+KERNEL_VERSION = "conv-11/gemm-14/simd-5/halfbits-1/spin-2/amx-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -171,8 +172,9 @@ def _share_of_conv(th, nthreads, go, x, geo, n, band, depthwise, pairs, bp, filt
     wp = geo[15]
     unit = cg // 2 if pairs else cg  # float32 slots of one pixel's channels in the slab
     # NR floats of slack: a depthwise tile's last lanes may read past the last channel
-    slab = np.zeros(((band - 1) * sh + (kh_ - 1) * dh + 1) * wp * unit + NR, np.float32)
-    tile = np.empty(MR * NR, np.float32)
+    slab = _line_aligned(((band - 1) * sh + (kh_ - 1) * dh + 1) * wp * unit + NR)
+    slab[:] = 0
+    tile = _line_aligned(MR * NR)
     pix = np.empty(MR, np.int64)
     taps = np.empty(kh_ * kw_, np.int64)  # where each tap's channels start, from a pixel's
     for kh in range(kh_):
@@ -258,9 +260,10 @@ def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, 
     cg, kh_, kw_ = geo[3], geo[5], geo[6]
     sh, sw, dh, dw, pt, oh_, ow_, wp = geo[7], geo[8], geo[9], geo[10], geo[11], geo[13], geo[14], geo[15]
     pixels = ((band - 1) * sh + (kh_ - 1) * dh + 1) * wp
-    slab = np.zeros((pixels + (TILE_PIXELS - 1) * sw) * cg // 2, np.float32)  # a row's last tile reads on
+    slab = _line_aligned((pixels + (TILE_PIXELS - 1) * sw) * cg // 2)  # a row's last tile reads on
+    slab[:] = 0
     slab16, b16 = slab.view(np.int16), bp.view(np.int16)
-    tiles = np.empty(group * BAND * NR, np.float32)
+    tiles = _line_aligned(group * BAND * NR)
     taps = np.empty(kh_ * kw_, np.int64)  # where each tap's channels start, in halves from a pixel's
     for kh in range(kh_):
         for kw in range(kw_):

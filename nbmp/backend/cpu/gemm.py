@@ -93,9 +93,9 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-13/simd-5/halfbits-1/spin-2/amx-1"
+KERNEL_VERSION = "gemm-14/simd-5/halfbits-1/spin-2/amx-1"
 _PARTS = (simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION, amx.KERNEL_VERSION)
-if KERNEL_VERSION != "/".join(("gemm-13", *_PARTS)):
+if KERNEL_VERSION != "/".join(("gemm-14", *_PARTS)):
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin/amx versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {', '.join(map(repr, _PARTS))}"
@@ -137,6 +137,26 @@ ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "gelu":
 _F32, _F16, _BF16 = 0, 1, 2
 
 _OPTS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract"}, nogil=True)
+
+#: Bytes the packed operands and scratch buffers are aligned to: a cache line, so that no
+#: AVX-512 vector or AMX tile row read from them straddles two (NumPy aligns to 16, Numba to
+#: 32; AMX conv2d measured 10-20% faster with its weights aligned).
+LINE = 64
+
+
+@njit(inline="always", **_OPTS)
+def _line_aligned(size):
+    """An uninitialised float32 array of `size` whose data starts on a cache line."""
+    buf = np.empty(size + LINE // 4, np.float32)
+    at = (-buf.ctypes.data % LINE) // 4
+    return buf[at:at + size]
+
+
+def line_aligned(size: int) -> np.ndarray:
+    """``_line_aligned`` for Python callers."""
+    buf = np.empty(size + LINE // 4, np.float32)
+    at = (-buf.ctypes.data % LINE) // 4
+    return buf[at:at + size]
 
 
 # --- element conversions (jit only) ----------------------------------------
@@ -667,9 +687,9 @@ def _thread(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed, pair
     npad = _round_up(n, NR)
     depth = _block_depth(k, pairs)
     most = _steps(min(depth, k), pairs)  # kernel steps of the deepest block
-    ap = np.empty(MC * most, np.float32)
-    bp = np.empty(0 if packed.size else (t_hi - t_lo) * NR * most, np.float32)
-    tile = np.empty(MR * NR, np.float32)
+    ap = _line_aligned(MC * most)
+    bp = _line_aligned(0 if packed.size else (t_hi - t_lo) * NR * most)
+    tile = _line_aligned(MR * NR)
     one_piece = np.zeros(1, np.int64)
     for p0 in range(0, max(k, 1), depth):  # K = 0: one empty block, epilogue only
         kc = min(depth, k - p0)
@@ -797,7 +817,7 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
         b16, npad, t_first = packed.view(np.int16), _round_up(n, NR), 0
     else:  # the slab's panels, all of K, laid out as in a PackedB of its columns alone
         npad, t_first = (t_hi - t_lo) * NR, t_lo
-        bp = np.empty(npad * (full * _steps(depth, TILES) + _steps(rest, TILES)), np.float32)
+        bp = _line_aligned(npad * (full * _steps(depth, TILES) + _steps(rest, TILES)))
         for p0 in range(0, k, depth):
             kc = min(depth, k - p0)
             if _pack_b_block(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp,
@@ -806,11 +826,11 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
                 return
         b16 = bp.view(np.int16)
     panels, bands = _tile_blocking(k, depth, t_hi - t_lo)
-    ap = np.empty(bands * BAND * most, np.float32)
+    ap = _line_aligned(bands * BAND * most)
     a16 = ap.view(np.int16)
     ldw = panels * NR  # the partial sums of a chunk, rows ldw apart
-    sums = np.empty(bands * BAND * ldw if k > depth else 0, np.float32)
-    tile = np.empty(BAND * NR, np.float32)
+    sums = _line_aligned(bands * BAND * ldw if k > depth else 0)
+    tile = _line_aligned(BAND * NR)
     amx.configure(config)
     for t0 in range(t_lo, t_hi, panels):
         t1 = min(t0 + panels, t_hi)
@@ -917,7 +937,7 @@ class PackedB:
         (k, n), pairs = self.shape, self.pairs
         full, last = divmod(k, self.depth) if k else (0, 0)
         steps = full * _steps(self.depth, pairs) + _steps(last, pairs)
-        self.data = np.empty(steps * -(-n // NR) * NR, np.float32)
+        self.data = line_aligned(steps * -(-n // NR) * NR)
         if not self.data.size:
             return True
         count = 1 if self.data.size <= SERIAL_MAX // 64 else threads.get_num_threads()
