@@ -146,14 +146,11 @@ LINE = 64
 
 @njit(inline="always", **_OPTS)
 def _line_aligned(size):
-    """An uninitialised float32 array of `size` whose data starts on a cache line."""
-    buf = np.empty(size + LINE // 4, np.float32)
-    at = (-buf.ctypes.data % LINE) // 4
-    return buf[at:at + size]
+    """An uninitialised float32 array of `size` whose data starts on a cache line.
 
-
-def line_aligned(size: int) -> np.ndarray:
-    """``_line_aligned`` for Python callers."""
+    >>> int(_line_aligned(100).ctypes.data % LINE)
+    0
+    """
     buf = np.empty(size + LINE // 4, np.float32)
     at = (-buf.ctypes.data % LINE) // 4
     return buf[at:at + size]
@@ -937,7 +934,7 @@ class PackedB:
         (k, n), pairs = self.shape, self.pairs
         full, last = divmod(k, self.depth) if k else (0, 0)
         steps = full * _steps(self.depth, pairs) + _steps(last, pairs)
-        self.data = line_aligned(steps * -(-n // NR) * NR)
+        self.data = _line_aligned(steps * -(-n // NR) * NR)
         if not self.data.size:
             return True
         count = 1 if self.data.size <= SERIAL_MAX // 64 else threads.get_num_threads()
