@@ -266,14 +266,14 @@ def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, 
     output row (``TILE_PIXELS``), those past the row's end computed and dropped; ``bp`` holds the
     weights as whole-depth panels in the tile layout (``PackedB(.., depth=K, pairs=TILES)``).
     All taps and channels add up in the tiles (``_kernel_conv_tiles``), 32 filters at a time
-    for ``GROUP`` pairs of pixel tiles, then ``_update`` finishes each pixel tile. `config` is
+    for `group` pairs of pixel tiles (``GROUP``), then ``_update`` finishes each pixel tile. `config` is
     ``amx.CONFIG``; a bf16 subnormal in the input stops the share with ``subnormal[th] = 1``.
     """
     start_workers(go)
     cg, kh_, kw_ = geo[3], geo[5], geo[6]
     sh, sw, dh, dw, pt, oh_, ow_, wp = geo[7], geo[8], geo[9], geo[10], geo[11], geo[13], geo[14], geo[15]
     pixels = ((band - 1) * sh + (kh_ - 1) * dh + 1) * wp
-    slab = _line_aligned((pixels + (TILE_PIXELS - 1) * sw) * cg // 2)  # a row's last tile reads on
+    slab = _line_aligned((pixels + (TILE_PIXELS - 1) * sw) * cg // 2)  # a row's last tile reads past
     slab[:] = 0
     slab16, b16 = slab.view(np.int16), bp.view(np.int16)
     tiles = _line_aligned(group * BAND * NR)

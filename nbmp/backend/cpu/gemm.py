@@ -39,7 +39,8 @@ thread goes through all of K for a chunk of panels x bands before the next, its 
 partial sums in a scratch buffer that stays in L2 (a pass over a float32 output per block of
 k, as above, cost more than the products). Convolutions use the same code with the rows of
 their implicit im2col matrix packed straight from the image (``_pack_im2col_pairs``,
-``conv_tiles``). Subnormals are handled as for pairs.
+``conv_tiles``), unless their groups have a multiple of 32 channels: ``conv`` then reads
+the tiles of pixels from the image in place. Subnormals are handled as for pairs.
 
 ``conv.py`` runs the same micro-kernel and epilogue on pixels of an image.
 
