@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -89,6 +89,11 @@ def add_common_options(parser: argparse.ArgumentParser, shapes: str, shapes_help
                              "rate so far predicts a call longer than 3 budgets")
     parser.add_argument("--stat", choices=("median", "best"), default="median",
                         help="which time of a block the table reports")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="passes over the whole table, one after another; each cell reports its best "
+                             "round (or the median round, with --stat median), so that on a machine whose "
+                             "speed drifts (a shared virtual machine) every column meets the fast and slow "
+                             "spells alike")
     parser.add_argument("--no-torch", action="store_true", help="skip the torch columns even if installed")
     parser.add_argument("--quick", action="store_true",
                         help="a short run: 3 repeats, 1 warm-up, 0.25 s pauses, 1 s budget")
@@ -100,6 +105,8 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
         args.repeats, args.warmup, args.pause, args.budget, args.min_time = 3, 1, 0.25, 1.0, 0.05
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args
 
 
@@ -109,9 +116,50 @@ def make_timer(args: argparse.Namespace) -> Timer:
 
 
 def settings_line(args: argparse.Namespace) -> str:
+    rounds = f", {args.stat} of {args.rounds} rounds" if args.rounds > 1 else ""
     return (f"blocks: {args.warmup} warm-up, {args.repeats} repeats (more to fill {args.min_time} s), "
-            f"{args.stat} reported, "
+            f"{args.stat} reported{rounds}, "
             f"{args.pause} s pause, {args.budget} s budget")
+
+
+def rates_heading(args: argparse.Namespace) -> str:
+    """The line above a table of rates: which statistic it shows."""
+    rounds = f", {args.stat} of {args.rounds} rounds" if args.rounds > 1 else ""
+    return f"GFLOP/s ({args.stat} of each block{rounds}; ratios are nbmp's speed over the other column's)"
+
+
+def merge_rounds(rounds: Sequence[Sequence[Any]], stat: str) -> list[Any]:
+    """The rows of several passes over one table (dataclasses, in the same order) as one.
+
+    A rate (float, or None where skipped) becomes the highest of the rounds for ``stat ==
+    "best"``, else their median; a ``check`` cell the first that is not "ok"; anything else
+    is the first round's.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class R:
+    ...     name: str
+    ...     rate: float | None
+    ...     check: str = "ok"
+    >>> merge_rounds([[R("a", 1.0), R("b", None)], [R("a", 3.0, "MISMATCH"), R("b", 2.0)]], "best")
+    [R(name='a', rate=3.0, check='MISMATCH'), R(name='b', rate=2.0, check='ok')]
+    """
+    merged = []
+    for cells in zip(*rounds, strict=True):
+        first = cells[0]
+        values = {}
+        for f in fields(first):
+            column = [getattr(c, f.name) for c in cells]
+            if f.name == "check":
+                values[f.name] = next((v for v in column if not str(v).startswith("ok")), column[0])
+            elif all(v is None or isinstance(v, float) for v in column):
+                rates = [v for v in column if v is not None]
+                best = max if stat == "best" else statistics.median
+                values[f.name] = best(rates) if rates else None
+            else:
+                values[f.name] = column[0]
+        merged.append(replace(first, **values))
+    return merged
 
 
 # --- correctness --------------------------------------------------------------------------

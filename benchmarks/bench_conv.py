@@ -168,10 +168,14 @@ def main(argv: list[str] | None = None) -> None:
     notes: list[str] = []
 
     t0 = time.perf_counter()
-    rows = [row for case in cases for row in run_case(timer, nbmp, torch, case, args.dtypes, first_calls,
-                                                       notes)]
 
-    print(f"\nGFLOP/s ({args.stat} of each block; ratios are nbmp's speed over the other column's)")
+    def one_round() -> list[Row]:
+        return [row for case in cases
+                for row in run_case(timer, nbmp, torch, case, args.dtypes, first_calls, notes)]
+
+    rows = _timing.merge_rounds([one_round() for _ in range(args.rounds)], args.stat)
+
+    print(f"\n{_timing.rates_heading(args)}")
     fr, ratio = _timing.fmt_rate, _timing.fmt_ratio
     _timing.print_table(
         ["case (NxHxW Cin->Cout k)", "dtype", "nbmp", "torch f32", "torch bf16", "np im2col",
@@ -186,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     _timing.print_table(["kernel", "dtype", "first call", "steady"],
                         [[label, dt, _timing.fmt_seconds(t1), _timing.fmt_seconds(t)]
                          for label, dt, t1, t in first_calls], left=2)
-    for note in notes + timer.skipped:
+    for note in dict.fromkeys(notes + timer.skipped):
         print(f"note: {note}")
     _timing.print_footer(t0)
 

@@ -199,9 +199,13 @@ def main(argv: list[str] | None = None) -> None:
     bench.first_calls.append(("import nbmp", "-", "-", t_import, None))
 
     t0 = time.perf_counter()
-    rows = [row for shape in shapes for row in run_shape(bench, nbmp, gemm, shape, args.dtypes)]
 
-    print(f"\nGFLOP/s ({args.stat} of each block; ratios are nbmp's speed over the other column's)")
+    def one_round() -> list[Row]:
+        return [row for shape in shapes for row in run_shape(bench, nbmp, gemm, shape, args.dtypes)]
+
+    rows = _timing.merge_rounds([one_round() for _ in range(args.rounds)], args.stat)
+
+    print(f"\n{_timing.rates_heading(args)}")
     table = [[f"{r.shape[0]}x{r.shape[1]}x{r.shape[2]}", r.op, r.dtype,
               _timing.fmt_rate(r.f32), _timing.fmt_rate(r.nbmp), _timing.fmt_rate(r.upcast),
               _timing.fmt_rate(r.torch),
@@ -222,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         ["kernel", "dtype", "shape", "first call", "steady"],
         [[label, dt, shape, _timing.fmt_seconds(t_first), _timing.fmt_seconds(steady)]
          for label, dt, shape, t_first, steady in bench.first_calls], left=3)
-    for note in bench.notes + bench.timer.skipped:
+    for note in dict.fromkeys(bench.notes + bench.timer.skipped):
         print(f"note: {note}")
     _timing.print_footer(t0)
 
