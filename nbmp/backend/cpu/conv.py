@@ -67,6 +67,7 @@ from nbmp.backend.cpu.gemm import (
     _layouts,
     _line_aligned,
     _pairs_possible,
+    _prefetch_b_tiles,
     _share,
     _update,
     bias_vector,
@@ -81,7 +82,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-11/gemm-14/simd-5/halfbits-1/spin-2/amx-1"
+KERNEL_VERSION = "conv-12/gemm-15/simd-6/halfbits-1/spin-2/amx-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -241,6 +242,8 @@ def _kernel_conv_tiles(slab16, a0, a1, stride, taps, cg, b16, bo, tile, to):
     for t in range(taps.size):
         p0, p1 = a0 + taps[t], a1 + taps[t]
         for c in range(0, cg, 2 * TILE_PAIRS):
+            if t + 1 < taps.size or c + 2 * TILE_PAIRS < cg:  # the next step's weights into L1
+                _prefetch_b_tiles(b16, q + 2 * TILE_PAIRS * NR)
             amx.load(4, slab16, p0 + c, stride)
             amx.load(6, b16, q, 4 * NR)
             amx.load(7, b16, q + 2 * TILE_PAIRS, 4 * NR)

@@ -71,6 +71,7 @@ from nbmp.backend.cpu.simd import (
     DOT_BF16,
     REGISTERS,
     WIDTH,
+    prefetch_read,
     prefetch_write,
     vadd,
     vbroadcast,
@@ -94,9 +95,9 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-14/simd-5/halfbits-1/spin-2/amx-1"
+KERNEL_VERSION = "gemm-15/simd-6/halfbits-1/spin-2/amx-1"
 _PARTS = (simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION, amx.KERNEL_VERSION)
-if KERNEL_VERSION != "/".join(("gemm-14", *_PARTS)):
+if KERNEL_VERSION != "/".join(("gemm-15", *_PARTS)):
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin/amx versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {', '.join(map(repr, _PARTS))}"
@@ -732,6 +733,21 @@ def _thread(th, nthreads, go, a, aoff, ars, acs, b, boff, brs, bcs, packed, pair
 
 # --- AMX tiles ---------------------------------------------------------------
 
+@njit(inline="always", **_OPTS)
+def _prefetch_b_tiles(b16, at):
+    """Ask for the 16 rows of two B tiles side by side, from half ``at`` of ``b16`` on (rows
+    ``2 * NR`` halves apart, as packed), to be in L1 by the time ``tileloadd`` reads them.
+
+    A tile load waits for every row it misses in L1, and a tile register cannot be loaded
+    again before the products reading it are done, so misses stall the tile unit: measured
+    side by side in one process, prefetching B one step ahead made bf16 products 12-34% faster
+    (256 x 1024 x 1024 to 2048 square) and conv2d 5-15%; prefetching A as well added nothing.
+    """
+    for r in range(TILE_PAIRS):
+        prefetch_read(b16, at + 2 * NR * r)
+        prefetch_read(b16, at + 2 * NR * r + 2 * TILE_PAIRS)
+
+
 def _kernel_tiles(steps, a16, ao, b16, bo, c, ci, ldi, accumulate, d, do, ldo):
     """``D = (C if accumulate else 0) + A @ B`` for one BAND x NR block, on AMX tiles (jit only).
 
@@ -762,6 +778,8 @@ def _ov_kernel_tiles(steps, a16, ao, b16, bo, c, ci, ldi, accumulate, d, do, ldo
             else:
                 amx.zero(0); amx.zero(1); amx.zero(2); amx.zero(3)  # noqa: E702
             for q in range(0, steps, TILE_PAIRS):
+                if q + TILE_PAIRS < steps:  # the next step's rows of B into L1 (see _prefetch_b_tiles)
+                    _prefetch_b_tiles(b16, 2 * (bo + (q + TILE_PAIRS) * NR + half))
                 amx.load(4, a16, 2 * (ao + q), a_row)
                 amx.load(6, b16, 2 * (bo + q * NR + half), b_row)
                 amx.load(7, b16, 2 * (bo + q * NR + half + 16), b_row)

@@ -39,6 +39,7 @@ __all__ = [
     "REGISTERS",
     "WIDTH",
     "FloatVec",
+    "prefetch_read",
     "prefetch_write",
     "target_features",
     "vadd",
@@ -59,7 +60,7 @@ __all__ = [
 
 #: Numba's cache hashes only the file of a cached function: bump this on any
 #: change here, and the modules caching kernels built on it change theirs too.
-KERNEL_VERSION = "simd-5"
+KERNEL_VERSION = "simd-6"
 
 
 def target_features() -> str:
@@ -341,25 +342,32 @@ def vstore_zip16(typingctx, dst, d, src, i0, i1, lanes=None):
     return _producer_sig(types.void, dst, d, src, i0, i1, lanes), codegen
 
 
-@intrinsic
-def prefetch_write(typingctx, arr, i):
-    """Ask the CPU to bring the cache line of ``arr[i]`` (1-D contiguous array) close, to be written.
+def _prefetch(write: int, doc: str):
+    """An intrinsic ``(arr, i)`` asking the CPU to bring the cache line of ``arr[i]`` (1-D,
+    contiguous) into L1: ``llvm.prefetch``, a hint only, no effect on any value."""
+    @intrinsic
+    def prefetch(typingctx, arr, i):
+        if not (isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(i, types.Integer)):
+            return None
 
-    A hint only (``llvm.prefetch``: x86 ``prefetchw``/``prefetcht0``): no effect on any value.
-    """
-    if not (isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(i, types.Integer)):
-        return None
+        def codegen(context, builder, sig, args):
+            ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+            i8p = ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+            write_flag, keep_in_all_levels, data_cache = (ir.Constant(_I32, v) for v in (write, 3, 1))
+            builder.call(fn, [builder.bitcast(ptr, i8p), write_flag, keep_in_all_levels, data_cache])
+            return context.get_dummy_value()
 
-    def codegen(context, builder, sig, args):
-        ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
-        i8p = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        write, keep_in_all_levels, data_cache = (ir.Constant(_I32, v) for v in (1, 3, 1))
-        builder.call(fn, [builder.bitcast(ptr, i8p), write, keep_in_all_levels, data_cache])
-        return context.get_dummy_value()
+        return types.void(arr, i), codegen
 
-    return types.void(arr, i), codegen
+    prefetch.__doc__ = doc
+    return prefetch
+
+
+prefetch_write = _prefetch(1, "Bring the cache line of ``arr[i]`` close, to be written (x86 ``prefetchw``).")
+prefetch_read = _prefetch(0, "Bring the cache line of ``arr[i]`` close, to be read (x86 ``prefetcht0``; "
+                             "a line other cores read too stays shared).")
 
 
 def _vector_intrinsic(builder, name, args):
