@@ -739,9 +739,11 @@ def _prefetch_b_tiles(b16, at):
     ``2 * NR`` halves apart, as packed), to be in L1 by the time ``tileloadd`` reads them.
 
     A tile load waits for every row it misses in L1, and a tile register cannot be loaded
-    again before the products reading it are done, so misses stall the tile unit: measured
-    side by side in one process, prefetching B one step ahead made bf16 products 12-34% faster
-    (256 x 1024 x 1024 to 2048 square) and conv2d 5-15%; prefetching A as well added nothing.
+    again before the products reading it are done, so misses stall the tile unit. Measured
+    in one process, alternating with the same kernel without it (median of 6 pairs each, two
+    runs): bf16 products 12-34% faster (256 x 1024 x 1024 to 2048 square), conv2d 5-15%;
+    prefetching A as well added nothing. Across processes (two runs each) the gain was 0-10%,
+    within this machine's drift.
     """
     for r in range(TILE_PAIRS):
         prefetch_read(b16, at + 2 * NR * r)
