@@ -115,17 +115,20 @@ def make_timer(args: argparse.Namespace) -> Timer:
                  min_time_s=args.min_time, stat=args.stat)
 
 
+def _of_rounds(args: argparse.Namespace) -> str:
+    return f", {args.stat} of {args.rounds} rounds" if args.rounds > 1 else ""
+
+
 def settings_line(args: argparse.Namespace) -> str:
-    rounds = f", {args.stat} of {args.rounds} rounds" if args.rounds > 1 else ""
     return (f"blocks: {args.warmup} warm-up, {args.repeats} repeats (more to fill {args.min_time} s), "
-            f"{args.stat} reported{rounds}, "
+            f"{args.stat} reported{_of_rounds(args)}, "
             f"{args.pause} s pause, {args.budget} s budget")
 
 
 def rates_heading(args: argparse.Namespace) -> str:
     """The line above a table of rates: which statistic it shows."""
-    rounds = f", {args.stat} of {args.rounds} rounds" if args.rounds > 1 else ""
-    return f"GFLOP/s ({args.stat} of each block{rounds}; ratios are nbmp's speed over the other column's)"
+    return (f"GFLOP/s ({args.stat} of each block{_of_rounds(args)}; "
+            "ratios are nbmp's speed over the other column's)")
 
 
 def merge_rounds(rounds: Sequence[Sequence[Any]], stat: str) -> list[Any]:
