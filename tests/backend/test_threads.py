@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nbmp import dtypes
-from nbmp.backend.cpu import gemm, spin, threads
+from nbmp.backend.cpu import conv2d, gemm, spin, threads
 from nbmp.backend.cpu.cast import PARALLEL_MIN, cast
 
 # Large enough for the parallel path of both kernels; bf16 runs on AMX tiles where the CPU has them.
@@ -20,12 +20,20 @@ A = np.ones((200, 300), np.float16)
 B = np.ones((300, 150), np.float16)
 A_BF16, B_BF16 = A.astype(dtypes.bfloat16), B.astype(dtypes.bfloat16)
 BIG = np.linspace(-60_000, 60_000, 2 * PARALLEL_MIN, dtype=np.float32)
+# 32 channels a group: the bf16 convolution reads its tiles from the image in place on AMX
+IMAGE, FILTERS = np.ones((2, 10, 20, 32), dtypes.bfloat16), np.ones((3, 3, 32, 40), dtypes.bfloat16)
+
+
+def _convolution_is_right() -> bool:
+    out = conv2d(IMAGE, FILTERS, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, None, np.float32)
+    return bool((out == 3 * 3 * 32).all())
 
 
 def _products_are_right() -> bool:
     return bool((gemm.gemm(A, B, np.float32) == 300).all()
                 and (gemm.gemm(A_BF16, B_BF16, np.float32) == 300).all()
-                and (cast(BIG, np.float16) == BIG.astype(np.float16)).all())
+                and (cast(BIG, np.float16) == BIG.astype(np.float16)).all()
+                and _convolution_is_right())
 
 
 def test_kernels_from_four_python_threads_at_once():
