@@ -82,7 +82,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-12/gemm-15/simd-6/halfbits-1/spin-2/amx-1"
+KERNEL_VERSION = "conv-13/gemm-15/simd-6/halfbits-1/spin-2/amx-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -148,6 +148,18 @@ def _fill_slab(x, geo, img, ih0, rows, slab, pairs):
 
 
 @njit(inline="always", **_OPTS)
+def _tap_offsets(geo, unit):
+    """Where each tap's channels start in a slab (``_fill_slab``'s layout, ``Wp`` pixels a
+    row, `unit` slots a pixel), counted from the pixel the output's window starts at."""
+    kh_, kw_, dh, dw, wp = geo[5], geo[6], geo[9], geo[10], geo[15]
+    taps = np.empty(kh_ * kw_, np.int64)
+    for kh in range(kh_):
+        for kw in range(kw_):
+            taps[kh * kw_ + kw] = (kh * dh * wp + kw * dw) * unit
+    return taps
+
+
+@njit(inline="always", **_OPTS)
 def _depthwise_tile(slab, pix, at0, geo, wp, bp, bo, tile):
     """``tile[r, :]`` = sum over taps of pixel ``r``'s NR channels from ``at0`` times their weights.
 
@@ -181,7 +193,7 @@ def _share_of_conv(th, nthreads, go, x, geo, n, band, depthwise, pairs, bp, filt
     """
     start_workers(go)
     cg, kh_, kw_ = geo[3], geo[5], geo[6]
-    sh, sw, dh, dw, pt, oh_, ow_ = geo[7], geo[8], geo[9], geo[10], geo[11], geo[13], geo[14]
+    sh, sw, dh, pt, oh_, ow_ = geo[7], geo[8], geo[9], geo[11], geo[13], geo[14]
     k = kh_ * kw_ if depthwise else kh_ * kw_ * cg
     wp = geo[15]
     unit = cg // 2 if pairs else cg  # float32 slots of one pixel's channels in the slab
@@ -190,10 +202,7 @@ def _share_of_conv(th, nthreads, go, x, geo, n, band, depthwise, pairs, bp, filt
     slab[:] = 0
     tile = _line_aligned(MR * NR)
     pix = np.empty(MR, np.int64)
-    taps = np.empty(kh_ * kw_, np.int64)  # where each tap's channels start, from a pixel's
-    for kh in range(kh_):
-        for kw in range(kw_):
-            taps[kh * kw_ + kw] = (kh * dh * wp + kw * dw) * unit
+    taps = _tap_offsets(geo, unit)
     lo, hi = _share(th, nthreads, n * oh_)
     u = lo
     while u < hi:  # output rows u .. u+rows of one image
@@ -274,16 +283,13 @@ def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, 
     """
     start_workers(go)
     cg, kh_, kw_ = geo[3], geo[5], geo[6]
-    sh, sw, dh, dw, pt, oh_, ow_, wp = geo[7], geo[8], geo[9], geo[10], geo[11], geo[13], geo[14], geo[15]
+    sh, sw, dh, pt, oh_, ow_, wp = geo[7], geo[8], geo[9], geo[11], geo[13], geo[14], geo[15]
     pixels = ((band - 1) * sh + (kh_ - 1) * dh + 1) * wp
     slab = _line_aligned((pixels + (TILE_PIXELS - 1) * sw) * cg // 2)  # a row's last tile reads past
     slab[:] = 0
     slab16, b16 = slab.view(np.int16), bp.view(np.int16)
     tiles = _line_aligned(group * BAND * NR)
-    taps = np.empty(kh_ * kw_, np.int64)  # where each tap's channels start, in halves from a pixel's
-    for kh in range(kh_):
-        for kw in range(kw_):
-            taps[kh * kw_ + kw] = (kh * dh * wp + kw * dw) * cg
+    taps = _tap_offsets(geo, cg)  # in halves
     panel = kh_ * kw_ * cg // 2 * NR  # slots of a whole-depth panel
     across = -(-ow_ // TILE_PIXELS)  # pixel tiles in an output row
     lo, hi = _share(th, nthreads, n * oh_)
