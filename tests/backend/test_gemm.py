@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from numba import njit
 
 from nbmp import dtypes, testing
 from nbmp.backend import reference
-from nbmp.backend.cpu import amx, gemm, threads
+from nbmp.backend.cpu import amx, gemm, simd, threads
 from nbmp.backend.cpu import matmul as backend_matmul
 
 HALVES = ["float16", "bfloat16"]
@@ -159,6 +160,22 @@ def test_bf16_subnormal_test_is_exact_over_all_bit_patterns():
     expected = ((bits & 0x7F80) == 0) & ((bits & 0x7F) != 0)
     assert expected.sum() == 2 * 127
     np.testing.assert_array_equal([gemm._bf16_key(v) < gemm.SUBNORMAL_KEYS for v in bits], expected)
+    np.testing.assert_array_equal(_vector_marks(bits), expected)
+
+
+@njit
+def _vector_marks(bits):
+    """Per 16-bit value of `bits` (int16, a multiple of 2 * WIDTH long), whether
+    ``vmark_bf16_subnormals`` marks it when it comes through ``vload_pairs`` alone."""
+    found = np.zeros(bits.size, np.bool_)
+    lanes = simd.WIDTH
+    for at in range(0, bits.size, 2 * lanes):
+        for lane in range(2 * lanes):  # one value at a time, the rest of the vector zero
+            one = np.zeros(2 * lanes, np.int16)
+            one[lane] = bits[at + lane]
+            marks = simd.vmark_bf16_subnormals(simd.vzero(), simd.vload_pairs(one, 0, lanes))
+            found[at + lane] = simd.vany_bits(marks)
+    return found
 
 
 @needs_lossy
@@ -182,6 +199,20 @@ def test_bf16_pair_packers_find_a_subnormal_anywhere(layout):
         if where is None:  # the rows, then zeros: past k, and past the 3 rows of the matrix
             np.testing.assert_array_equal(packed[:3, :5], view.view(np.int16))
             assert not packed[:3, 5:].any() and not packed[3:].any()
+
+
+@needs_lossy
+@pytest.mark.parametrize("pairs", LOSSY)
+def test_bf16_pair_packer_of_b_finds_a_subnormal_in_its_vectors_and_tails(pairs):
+    """Rows of b are zipped a vector at a time (subnormals marked in the vectors), the columns
+    past the last whole vector and an odd last row of k one value at a time."""
+    tiny = dtypes.finfo("bfloat16").smallest_subnormal
+    k, n = 7, 2 * gemm.NR + simd.WIDTH + 5
+    for where in [None, (0, 0), (1, simd.WIDTH + 3), (4, gemm.NR + 2 * simd.WIDTH - 1), (5, n - 1), (6, 3)]:
+        b = np.ones((k, n), dtypes.bfloat16)
+        if where is not None:
+            b[where] = -tiny
+        assert gemm.PackedB(b, pairs=pairs).pairs == (pairs if where is None else False), where
 
 
 @needs_lossy

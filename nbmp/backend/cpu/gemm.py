@@ -74,17 +74,19 @@ from nbmp.backend.cpu.simd import (
     prefetch_read,
     prefetch_write,
     vadd,
+    vany_bits,
     vbroadcast,
     vdot_bf16,
     vfma,
     vload,
     vload_bf16,
     vload_f16,
+    vload_pairs,
+    vmark_bf16_subnormals,
     vmax,
     vstore,
     vstore_bf16,
     vstore_f16,
-    vstore_zip16,
     vzero,
 )
 from nbmp.backend.cpu.spin import start_workers
@@ -95,9 +97,9 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-15/simd-6/halfbits-1/spin-2/amx-1"
+KERNEL_VERSION = "gemm-16/simd-7/halfbits-1/spin-2/amx-1"
 _PARTS = (simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION, amx.KERNEL_VERSION)
-if KERNEL_VERSION != "/".join(("gemm-15", *_PARTS)):
+if KERNEL_VERSION != "/".join(("gemm-16", *_PARTS)):
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin/amx versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {', '.join(map(repr, _PARTS))}"
@@ -411,27 +413,31 @@ def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
     bp16 = bp.view(np.int16)
     steps = _steps(kc, pairs)
     least = np.uint16(0xFFFF)
+    marks = vzero()
     for t in range(t_lo, t_hi):  # zeros where the copies below leave slots: past n, past kc
-        if n - t * NR < NR or 2 * steps != kc:
-            base = 2 * (d + (t - t_lo) * steps * NR)
+        base = 2 * (d + (t - t_lo) * steps * NR)
+        if n - t * NR < NR:
             bp16[base:base + 2 * steps * NR] = 0
-    lo, hi = t_lo * NR, min(t_hi * NR, n)
+        elif 2 * steps != kc:
+            bp16[base + 2 * (kc // 2) * NR:base + 2 * steps * NR] = 0
     for q in range((kc + 1) // 2):  # two rows of b at a time, across all panels: reads stay
         src = off + (p0 + 2 * q) * rs  # sequential (a panel at a time measured 1.1-1.8x slower)
         if cs == 1 and 2 * q + 1 < kc:  # the two rows interleaved, a vector at a time
-            for c in range(np.uint64(lo), np.uint64(hi)):  # unsigned: vectorised
-                least = min(least, _bf16_key(h[np.uint64(src) + c]), _bf16_key(h[np.uint64(src + rs) + c]))
             for t in range(t_lo, t_hi):
                 j = t * NR
                 nr = min(NR, n - j)
-                row = 2 * (d + (t - t_lo) * steps * NR + q * NR)
+                row = d + (t - t_lo) * steps * NR + q * NR
                 v = 0
                 while v + WIDTH <= nr:
-                    vstore_zip16(bp16, row + 2 * v, h, src + j + v, src + rs + j + v)
+                    zipped = vload_pairs(h, src + j + v, src + rs + j + v)
+                    vstore(bp, row + v, zipped)
+                    marks = vmark_bf16_subnormals(marks, zipped)
                     v += WIDTH
                 for c in range(v, nr):
-                    bp16[row + 2 * c] = h[src + j + c]
-                    bp16[row + 2 * c + 1] = h[src + rs + j + c]
+                    e0, e1 = h[src + j + c], h[src + rs + j + c]
+                    least = min(least, _bf16_key(e0), _bf16_key(e1))
+                    bp16[2 * (row + c)] = e0
+                    bp16[2 * (row + c) + 1] = e1
         else:
             for t in range(t_lo, t_hi):
                 j = t * NR
@@ -441,7 +447,7 @@ def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
                         v = h[src + e * rs + (j + c) * cs]
                         least = min(least, _bf16_key(v))
                         bp16[row + 2 * c + e] = v
-    return least < SUBNORMAL_KEYS
+    return least < SUBNORMAL_KEYS or vany_bits(marks)
 
 
 @njit(inline="always", **_OPTS)

@@ -43,24 +43,26 @@ __all__ = [
     "prefetch_write",
     "target_features",
     "vadd",
+    "vany_bits",
     "vbroadcast",
     "vdot_bf16",
     "vfma",
     "vload",
     "vload_bf16",
     "vload_f16",
+    "vload_pairs",
+    "vmark_bf16_subnormals",
     "vmax",
     "vstore",
     "vstore_bf16",
     "vstore_f16",
-    "vstore_zip16",
     "vzero",
 ]
 
 
 #: Numba's cache hashes only the file of a cached function: bump this on any
 #: change here, and the modules caching kernels built on it change theirs too.
-KERNEL_VERSION = "simd-6"
+KERNEL_VERSION = "simd-7"
 
 
 def target_features() -> str:
@@ -317,29 +319,62 @@ def vstore_bf16(typingctx, arr, i, v):
 
 
 @intrinsic(prefer_literal=True)
-def vstore_zip16(typingctx, dst, d, src, i0, i1, lanes=None):
-    """``dst[d:d+2*lanes]`` = ``src[i0:i0+lanes]`` and ``src[i1:i1+lanes]`` interleaved, 16-bit values.
-
-    ``dst[d + 2*c] = src[i0 + c]``, ``dst[d + 2*c + 1] = src[i1 + c]``: two rows of bf16
-    turned into the pairs ``vdot_bf16`` reads. `dst` and `src` are 1-D int16 arrays.
+def vload_pairs(typingctx, src, i0, i1, lanes=None):
+    """``src[i0:i0+lanes]`` and ``src[i1:i1+lanes]`` (16-bit values) interleaved, as the bf16 pairs
+    ``vdot_bf16`` reads: lane ``c`` holds ``src[i0 + c]`` in its low half, ``src[i1 + c]`` in its
+    high half. Two rows of bf16 turned into a row of a pair-packed panel; `src` is a 1-D int16 array.
     """
     width = _lanes(lanes)
-    if not (width and _is_array_of(dst, types.int16) and _is_array_of(src, types.int16)
-            and all(isinstance(x, types.Integer) for x in (d, i0, i1))):
+    if not (width and _is_array_of(src, types.int16) and all(isinstance(x, types.Integer) for x in (i0, i1))):
         return None
 
     def codegen(context, builder, sig, args):
         rows = []
-        for k in (3, 4):
-            ptr = _element_ptr(context, builder, sig.args[2], args[2], sig.args[k], args[k])
+        for k in (1, 2):
+            ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[k], args[k])
             rows.append(builder.load(builder.bitcast(ptr, _i16s(width).as_pointer()), align=2))
         zipped = builder.shuffle_vector(rows[0], rows[1], ir.Constant(
             _i32s(2 * width), [c // 2 + (c % 2) * width for c in range(2 * width)]))
-        ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
-        builder.store(zipped, builder.bitcast(ptr, zipped.type.as_pointer()), align=2)
-        return context.get_dummy_value()
+        return builder.bitcast(zipped, _f32s(width))
 
-    return _producer_sig(types.void, dst, d, src, i0, i1, lanes), codegen
+    return _producer_sig(FloatVecType(width), src, i0, i1, lanes), codegen
+
+
+@intrinsic
+def vmark_bf16_subnormals(typingctx, marks, pairs):
+    """`marks` with the bits of every 16-bit lane of `pairs` that holds a bf16 subnormal (zero
+    exponent, nonzero fraction) set: start from ``vzero()``, fold in each vector of pairs
+    copied, and ``vany_bits`` says whether one was met. (Cheaper than a separate pass: the
+    values are in registers already.)"""
+    if not _vectors(marks, pairs):
+        return None
+
+    def codegen(context, builder, sig, args):
+        lanes = 2 * sig.args[0].width
+        i16 = _i16s(lanes)
+        bits = builder.bitcast(args[1], i16)
+        # |v| - 1, unsigned, is below 0x7F exactly for subnormals (zero wraps around to 0xFFFF)
+        splat = [ir.Constant(i16, [value] * lanes) for value in (0x7FFF, 1, 0x7F)]
+        key = builder.sub(builder.and_(bits, splat[0]), splat[1])
+        tiny = builder.icmp_unsigned("<", key, splat[2])
+        marked = builder.or_(builder.bitcast(args[0], i16), builder.sext(tiny, i16))
+        return builder.bitcast(marked, _f32s(sig.args[0].width))
+
+    return marks(marks, pairs), codegen
+
+
+@intrinsic
+def vany_bits(typingctx, v):
+    """Whether any bit of `v` is set."""
+    if not _vectors(v):
+        return None
+
+    def codegen(context, builder, sig, args):
+        width = sig.args[0].width
+        nonzero = builder.icmp_unsigned("!=", builder.bitcast(args[0], _i32s(width)), _splat(0, width))
+        return builder.icmp_unsigned("!=", builder.bitcast(nonzero, ir.IntType(width)), ir.IntType(width)(0))
+
+    return types.boolean(v), codegen
 
 
 def _prefetch(write: int, doc: str):
