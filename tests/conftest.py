@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from nbmp import policy
-from nbmp.backend.cpu import amx, simd
+from nbmp.backend.cpu import amx, simd, threads
 
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True,
@@ -36,3 +36,24 @@ def bf16_path(request, monkeypatch):
     if request.param == "pairs":
         monkeypatch.setattr(amx, "available", lambda: False)
     return request.param
+
+
+@pytest.fixture
+def lone_share(monkeypatch):
+    """``lone_share(*shares)``: from then on the kernels use 3 threads, and a parallel call of one
+    of `shares` runs its share 0 alone, as when the other threads start too late to take any
+    work (other kernels run as usual). What the other shares would have done, share 0 must do."""
+
+    def arm(*shares):
+        parallel = threads.parallel
+
+        def first_only(share, *args, nthreads):
+            if share not in shares:
+                return parallel(share, *args, nthreads=nthreads)
+            assert nthreads == 3, "a product too small for threads tests nothing here"
+            share(0, nthreads, threads._NO_GO, *args)
+
+        monkeypatch.setattr(threads, "_num_threads", 3)
+        monkeypatch.setattr(threads, "parallel", first_only)
+
+    return arm

@@ -165,6 +165,21 @@ def test_conv2d_bf16_whole_tiles_of_channels(monkeypatch, out, slab_bytes, strid
     assert on_tiles == (amx.available() and bf16_path == "default")
 
 
+@pytest.mark.parametrize("dtype, channels", [("float16", 8), ("bfloat16", 64)])
+def test_conv2d_thread_takes_the_rows_the_others_left(monkeypatch, dtype, channels, lone_share, bf16_path):
+    """Threads take runs of output rows from their own share first, then from the others':
+    share 0 alone computes all of them (runs of one row here; several images)."""
+    monkeypatch.setattr(cpu_conv, "SLAB_BYTES", 1)
+    lone_share(cpu_conv._share_of_conv, cpu_conv._share_of_conv_tiles)
+    rng = np.random.default_rng(5)
+    dt = dtypes.as_numpy(dtype)
+    x = rng.standard_normal((3, 9, 20, channels)).astype(dt)
+    kernel = rng.standard_normal((3, 3, channels, 40)).astype(dt)
+    geometry = dict(strides=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
+    got = backend_conv2d(x, kernel, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, None, np.float32)
+    _check(got, x, kernel, "float32", **geometry)
+
+
 @pytest.mark.parametrize("where", ["image", "kernel"])
 def test_conv2d_bf16_subnormals_are_not_read_as_zero(where, bf16_path):
     """What AMX and AVX512-BF16's vdpbf16ps would do to them: such convolutions keep the float32 path."""

@@ -253,6 +253,19 @@ def test_amx_chunks_blocks_and_edges(threads_, out):
         threads.set_num_threads(before)
 
 
+@needs_amx
+@pytest.mark.parametrize("packed", [False, True])
+def test_amx_thread_takes_the_work_the_others_left(packed, lone_share):
+    """Threads take the items of their own slab first, then what is left of the others' (b's
+    panels packed by whoever comes first): share 0 alone computes all of a product cut into
+    three slabs of rows, or of columns."""
+    lone_share(gemm._thread_tiles)
+    rng = np.random.default_rng(9)
+    for m, n in [(3 * gemm.BAND + 5, gemm.NR), (40, 3 * gemm.NR + 20)]:
+        a, b = _operand(rng, (m, 600), "bfloat16", "C"), _operand(rng, (600, n), "bfloat16", "F")
+        _check(gemm.gemm(a, gemm.pack_b(b) if packed else b, np.float32), a, b, "float32")
+
+
 @needs_lossy
 @pytest.mark.parametrize("which", ["a", "b"])
 @pytest.mark.parametrize("m, k, n", [(40, 90, 30),  # one thread

@@ -38,7 +38,7 @@ __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "cast"]
 #: Numba's cache hashes this file only; this string names the halfbits and spin
 #: versions the cached kernels were built with, so bumping one there forces
 #: a change here (checked at import), which invalidates the cache.
-KERNEL_VERSION = "cast-2/halfbits-1/spin-2"
+KERNEL_VERSION = "cast-2/halfbits-1/spin-3"
 if not KERNEL_VERSION.endswith(f"/{hb.KERNEL_VERSION}/{spin.KERNEL_VERSION}"):
     raise RuntimeError(
         f"nbmp.backend.cpu.cast was built against other halfbits/spin versions: update "

@@ -49,6 +49,7 @@ from numba import njit
 
 from nbmp.backend.cpu import amx, gemm, threads
 from nbmp.backend.cpu.gemm import (
+    _FLAGS,
     _OPTS,
     ACTIVATIONS,
     BAND,
@@ -75,14 +76,14 @@ from nbmp.backend.cpu.gemm import (
     strided,
 )
 from nbmp.backend.cpu.simd import WIDTH, vfma, vload, vstore, vzero
-from nbmp.backend.cpu.spin import start_workers
+from nbmp.backend.cpu.spin import claim, start_workers
 from nbmp.backend.reference import conv_output_size
 
 __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-14/gemm-16/simd-7/halfbits-1/spin-2/amx-1"
+KERNEL_VERSION = "conv-16/gemm-17/simd-7/halfbits-1/spin-3/amx-1"
 if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
     raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
                        f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
@@ -179,9 +180,30 @@ def _depthwise_tile(slab, pix, at0, geo, wp, bp, bo, tile):
         vstore(tile, r * NR, v)
 
 
+@njit(inline="always", **_OPTS)
+def _take_rows(th, nthreads, rows, band, work, turn):
+    """``(lo, hi, turn)``: the next run of output rows (``lo:hi``, at most `band`) that thread
+    `th` computes, or ``lo == hi`` when none is left.
+
+    The ``rows`` are shared out as ``_share`` says, and each share cut into runs of `band`.
+    A thread takes the runs of its own share first, then those the others have not taken
+    yet (``claim`` on ``work[v * _FLAGS]``, share ``v``'s next run; `turn` counts the shares
+    it has emptied, 0 at first), so that one slowed down (another program on its core, or a
+    late start) computes fewer of them rather than all waiting for it.
+    """
+    while turn < nthreads:
+        v = (th + turn) % nthreads
+        lo, hi = _share(v, nthreads, rows)
+        start = lo + claim(work, v * _FLAGS) * band
+        if start < hi:
+            return start, min(start + band, hi), turn
+        turn += 1
+    return 0, 0, turn
+
+
 @njit(**_OPTS)
 def _share_of_conv(th, nthreads, go, x, geo, n, band, depthwise, pairs, bp, filters, acc, out16, out_kind,
-                   ldc, bias, act, subnormal):
+                   ldc, bias, act, subnormal, work):
     """Thread ``th``'s share of a direct convolution: its output rows, ``band`` rows at a time.
 
     ``bp`` holds the weights as whole-depth micro-panels (``PackedB(.., depth=K)``);
@@ -189,7 +211,8 @@ def _share_of_conv(th, nthreads, go, x, geo, n, band, depthwise, pairs, bp, filt
     ``depthwise``: filter ``c`` sees channel ``c`` only (``geo`` then takes all
     channels as one group and ``bp`` is the (KH*KW, C) kernel). ``pairs``: bf16 on
     ``_kernel_pairs``, ``bp`` packed as pairs (``PackedB(.., pairs=True)``); a bf16
-    subnormal in the input stops the share with ``subnormal[th] = 1``.
+    subnormal in the input stops the share with ``subnormal[th] = 1``. Runs of ``band`` rows
+    are taken as ``_take_rows`` says.
     """
     start_workers(go)
     cg, kh_, kw_ = geo[3], geo[5], geo[6]
@@ -203,8 +226,7 @@ def _share_of_conv(th, nthreads, go, x, geo, n, band, depthwise, pairs, bp, filt
     tile = _line_aligned(MR * NR)
     pix = np.empty(MR, np.int64)
     taps = _tap_offsets(geo, unit)
-    lo, hi = _share(th, nthreads, n * oh_)
-    u = lo
+    u, hi, turn = _take_rows(th, nthreads, n * oh_, band, work, 0)
     while u < hi:  # output rows u .. u+rows of one image
         img, oh0 = u // oh_, u % oh_
         rows = min(band, oh_ - oh0, hi - u)
@@ -230,6 +252,8 @@ def _share_of_conv(th, nthreads, go, x, geo, n, band, depthwise, pairs, bp, filt
                 _update(tile, acc, False, out16, out_kind, first + q, j, mr, min(NR, filters - j),
                         ldc, bias, act)
         u += rows
+        if u == hi:
+            u, hi, turn = _take_rows(th, nthreads, n * oh_, band, work, turn)
 
 
 #: Output pixels (of one row) in an AMX tile: its 16 rows.
@@ -271,7 +295,7 @@ GROUP = 4
 
 @njit(**_OPTS)
 def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, acc, out16, out_kind, ldc,
-                         bias, act, subnormal, config):
+                         bias, act, subnormal, config, work):
     """``_share_of_conv`` for bf16 on AMX tiles, for groups of a multiple of 32 channels.
 
     The slab (``_fill_slab``, bf16 bits) is read in place as A: a tile is 16 pixels of an
@@ -292,9 +316,8 @@ def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, 
     taps = _tap_offsets(geo, cg)  # in halves
     panel = kh_ * kw_ * cg // 2 * NR  # slots of a whole-depth panel
     across = -(-ow_ // TILE_PIXELS)  # pixel tiles in an output row
-    lo, hi = _share(th, nthreads, n * oh_)
+    u, hi, turn = _take_rows(th, nthreads, n * oh_, band, work, 0)
     amx.configure(config)
-    u = lo
     while u < hi:  # output rows u .. u+rows of one image
         img, oh0 = u // oh_, u % oh_
         rows = min(band, oh_ - oh0, hi - u)
@@ -322,6 +345,8 @@ def _share_of_conv_tiles(th, nthreads, go, x, geo, n, band, group, bp, filters, 
                     _update(tiles[(e - e0) * TILE_PIXELS * NR:], acc, False, out16, out_kind, first, j,
                             min(TILE_PIXELS, ow_ - x_), nr, ldc, bias, act)
         u += rows
+        if u == hi:
+            u, hi, turn = _take_rows(th, nthreads, n * oh_, band, work, turn)
     amx.release()
 
 
@@ -354,13 +379,14 @@ def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray,
     while True:
         slab_row_bytes = 4 * wp * (cg // 2 if packed.pairs else cg)  # one input row, as _fill_slab lays it
         band = max(1, (SLAB_BYTES // max(slab_row_bytes, 1) - (kh - 1) * dh - 1) // sh + 1)
+        work = np.zeros(count * _FLAGS, np.int64)  # each share's next run of rows
         if packed.pairs == TILES:
             threads.parallel(_share_of_conv_tiles, image, geo, n, band, GROUP, packed.data, filters,
-                             *epilogue, amx.CONFIG, nthreads=count)
+                             *epilogue, amx.CONFIG, work, nthreads=count)
         else:
             threads.parallel(_share_of_conv, image, geo, n, band, depthwise, packed.pairs, packed.data,
-                             filters, *epilogue, nthreads=count)
-        if not (packed.pairs and subnormal.any()):
+                             filters, *epilogue, work, nthreads=count)
+        if not (packed.pairs and np.count_nonzero(subnormal)):
             return
         packed = PackedB(weights, depth=k, pairs=False)  # a subnormal in the image: float32
 

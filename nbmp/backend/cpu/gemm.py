@@ -89,7 +89,7 @@ from nbmp.backend.cpu.simd import (
     vstore_f16,
     vzero,
 )
-from nbmp.backend.cpu.spin import start_workers
+from nbmp.backend.cpu.spin import claim, publish, start_workers, wait_for
 
 __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "bias_vector", "gemm",
            "output_views", "pack_b", "strided"]
@@ -97,9 +97,9 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-16/simd-7/halfbits-1/spin-2/amx-1"
+KERNEL_VERSION = "gemm-17/simd-7/halfbits-1/spin-3/amx-1"
 _PARTS = (simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION, amx.KERNEL_VERSION)
-if KERNEL_VERSION != "/".join(("gemm-16", *_PARTS)):
+if KERNEL_VERSION != "/".join(("gemm-17", *_PARTS)):
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin/amx versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {', '.join(map(repr, _PARTS))}"
@@ -130,6 +130,8 @@ TILE_KC = 256
 _B_BYTES = 1 << 19
 _SUM_BYTES = 1 << 16
 _MIN_PANELS = 8
+#: How many work items ``_thread_tiles`` cuts a thread's slab of the output into, at least.
+ITEMS_PER_SLAB = 2
 #: Below this many multiply-adds a product runs in the calling thread (a parallel
 #: launch costs tens of microseconds).
 SERIAL_MAX = 1 << 19
@@ -817,50 +819,96 @@ def _tile_blocking(k, depth, most_panels):
     return panels, bands
 
 
-@njit(**_OPTS)
-def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, packed, m, n, k,
-                  acc, out16, out_kind, ldc, bias, act, subnormal, config):
-    """``_thread`` for bf16 x bf16 on AMX: bands of BAND rows x panels of NR, ``_kernel_tiles``.
+@njit(inline="always", **_OPTS)
+def _tile_items(m, n, k, depth, v, nthreads):
+    """``(s_lo, s_hi, t_lo, t_hi, panels, bands)``: thread `v`'s ``_thread_slab`` of the output
+    and the chunk of it a work item of ``_thread_tiles`` covers, ``panels`` x ``bands``.
 
-    Thread ``th``'s slab, as in ``_thread``, goes by chunks of ``_tile_blocking`` panels x
-    bands, each through all of K before the next, its partial sums in a float32 scratch
-    buffer that stays in cache; only the last block of k goes through the epilogue
-    (``_update``) to the output (``acc`` if float32, else ``out16``). B is packed whole
-    first (unless ``packed``), A a chunk of bands and a block of depth at a time
-    (``_pack_rows_pairs``; or, if ``geo`` is not empty, ``_pack_im2col_pairs`` of the image
-    ``a``, for a convolution). `config` is ``amx.CONFIG``. A bf16 subnormal met while packing
-    stops the share with ``subnormal[th] = 1``.
+    ``_tile_blocking``'s chunk, cut (bands first, which costs nothing, then panels, which
+    packs A once more per chunk) until the slab holds ``ITEMS_PER_SLAB`` items or more (when
+    there are other threads to share them with).
+    """
+    s_lo, s_hi, t_lo, t_hi = _thread_slab(v, nthreads, m, n, BAND)
+    panels, bands = _tile_blocking(k, depth, max(t_hi - t_lo, 1))
+    bands = max(min(bands, s_hi - s_lo), 1)
+    want = ITEMS_PER_SLAB if nthreads > 1 else 1
+    while bands > 1 and -(-(s_hi - s_lo) // bands) * -(-(t_hi - t_lo) // panels) < want:
+        bands = (bands + 1) // 2
+    while panels > 1 and -(-(s_hi - s_lo) // bands) * -(-(t_hi - t_lo) // panels) < want:
+        panels = (panels + 1) // 2
+    return s_lo, s_hi, t_lo, t_hi, panels, bands
+
+
+#: ``_thread_tiles``' ``work`` holds these int64 flags per slab, a cache line apart: the next
+#: item, who packs the slab's B (the first to count it), whether it is packed (1) or met a
+#: subnormal (-1). After the slabs' lines, one flag: stop (a subnormal met).
+_NEXT, _PACKER, _PACKED, _FLAGS = 0, 1, 2, LINE // 8
+
+
+@njit(**_OPTS)
+def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, packed, pack, m, n, k,
+                  acc, out16, out_kind, ldc, bias, act, subnormal, config, work):
+    """Thread ``th``'s part of a bf16 x bf16 product on AMX: ``_kernel_tiles`` on items of work.
+
+    The output is cut into slabs as in ``_thread`` (``_thread_slab``), and each slab into
+    items of ``_tile_items``: a chunk of panels x a group of bands, each through all of K
+    before the next, its partial sums in a float32 scratch buffer that stays in cache; only
+    the last block of k goes through the epilogue (``_update``) to the output (``acc`` if
+    float32, else ``out16``). A thread takes the items of its own slab first, then those left
+    in the others' (``claim``), so that one slowed down (another program on its core, or a
+    late start) does less of the work rather than all waiting for it, while each mostly reads
+    its own part of B. B is read from ``packed`` (a ``PackedB``'s layout), which, if `pack`,
+    the first thread at a slab fills with the slab's panels, all of K, before any item of it
+    runs. A is packed for each item, a block of depth at a time (``_pack_rows_pairs``; or, if
+    ``geo`` is not empty, ``_pack_im2col_pairs`` of the image ``a``, for a convolution).
+    `config` is ``amx.CONFIG``; ``work`` as ``_FLAGS`` says. A bf16 subnormal met while
+    packing stops every thread, with ``subnormal[th] = 1``.
     """
     start_workers(go)
-    s_lo, s_hi, t_lo, t_hi = _thread_slab(th, nthreads, m, n, BAND)
-    if s_lo == s_hi or t_lo == t_hi:
-        return
+    nt = _round_up(n, NR) // NR
     depth = _block_depth(k, TILES)
     most = _steps(min(depth, k), TILES)
-    full, rest = divmod(k, depth)
-    if packed.size:
-        b16, npad, t_first = packed.view(np.int16), _round_up(n, NR), 0
-    else:  # the slab's panels, all of K, laid out as in a PackedB of its columns alone
-        npad, t_first = (t_hi - t_lo) * NR, t_lo
-        bp = _line_aligned(npad * (full * _steps(depth, TILES) + _steps(rest, TILES)))
-        for p0 in range(0, k, depth):
-            kc = min(depth, k - p0)
-            if _pack_b_block(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, bp,
-                             _block_offset(p0, depth, TILES, npad), TILES):
-                subnormal[th] = 1
-                return
-        b16 = bp.view(np.int16)
-    panels, bands = _tile_blocking(k, depth, t_hi - t_lo)
-    ap = _line_aligned(bands * BAND * most)
+    b16, npad = packed.view(np.int16), nt * NR
+    sum_size = a_size = 0
+    for v in range(nthreads):  # scratch for the largest item of any slab
+        panels, bands = _tile_items(m, n, k, depth, v, nthreads)[4:]
+        a_size, sum_size = max(a_size, bands * BAND * most), max(sum_size, bands * BAND * panels * NR)
+    ap = _line_aligned(a_size)
     a16 = ap.view(np.int16)
-    ldw = panels * NR  # the partial sums of a chunk, rows ldw apart
-    sums = _line_aligned(bands * BAND * ldw if k > depth else 0)
+    sums = _line_aligned(sum_size if k > depth else 0)
     tile = _line_aligned(BAND * NR)
+    stop = nthreads * _FLAGS
     amx.configure(config)
-    for t0 in range(t_lo, t_hi, panels):
-        t1 = min(t0 + panels, t_hi)
-        for sb in range(s_lo, s_hi, bands):
-            se = min(sb + bands, s_hi)
+    for turn in range(nthreads):
+        v = (th + turn) % nthreads
+        s_lo, s_hi, t_lo, t_hi, panels, bands = _tile_items(m, n, k, depth, v, nthreads)
+        if s_lo == s_hi or t_lo == t_hi or work[stop]:
+            continue
+        flags = v * _FLAGS
+        if pack:
+            if claim(work, flags + _PACKER) == 0:  # B's panels of the slab, all of K
+                found = False
+                for p0 in range(0, k, depth):
+                    kc = min(depth, k - p0)
+                    at = _block_offset(p0, depth, TILES, npad) + t_lo * _steps(kc, TILES) * NR
+                    found = found or _pack_b_block(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, packed, at,
+                                                   TILES)
+                if found:
+                    subnormal[th] = 1
+                    publish(work, stop, 1)
+                publish(work, flags + _PACKED, -1 if found else 1)
+            elif wait_for(work, flags + _PACKED) < 0:
+                break
+        groups = -(-(s_hi - s_lo) // bands)
+        items = -(-(t_hi - t_lo) // panels) * groups
+        ldw = panels * NR  # the partial sums of an item, rows ldw apart
+        while not work[stop]:
+            item = claim(work, flags + _NEXT)
+            if item >= items:
+                break
+            c, g = divmod(item, groups)
+            t0, sb = t_lo + c * panels, s_lo + g * bands
+            t1, se = min(t0 + panels, t_hi), min(sb + bands, s_hi)
             for p0 in range(0, max(k, 1), depth):  # K = 0: one empty block, epilogue only
                 kc = min(depth, k - p0)
                 steps = _steps(kc, TILES)
@@ -871,19 +919,19 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
                     found = _pack_rows_pairs(a, aoff, ars, acs, m, sb * BAND, se * BAND, p0, kc, steps, ap)
                 if found:
                     subnormal[th] = 1
-                    amx.release()
-                    return
+                    publish(work, stop, 1)
+                    break
                 b_block = _block_offset(p0, depth, TILES, npad)
                 for t in range(t0, t1):
                     j = t * NR
-                    bo = b_block + (t - t_first) * steps * NR
+                    bo = b_block + t * steps * NR
                     for s in range(sb, se):
                         ao, at = (s - sb) * BAND * steps, (s - sb) * BAND * ldw + (t - t0) * NR
                         if last:
                             _kernel_tiles(steps, a16, ao, b16, bo, sums, at, ldw, not first, tile, 0, NR)
                             i = s * BAND
-                            _update(tile, acc, False, out16, out_kind, i, j, min(BAND, m - i), min(NR, n - j),
-                                    ldc, bias, act)
+                            _update(tile, acc, False, out16, out_kind, i, j, min(BAND, m - i),
+                                    min(NR, n - j), ldc, bias, act)
                         else:
                             _kernel_tiles(steps, a16, ao, b16, bo, sums, at, ldw, not first, sums, at, ldw)
     amx.release()
@@ -960,20 +1008,24 @@ class PackedB:
     def _pack(self) -> bool:
         """Fill ``data`` (as ``pairs`` says); False when a bf16 subnormal stopped it."""
         (k, n), pairs = self.shape, self.pairs
-        full, last = divmod(k, self.depth) if k else (0, 0)
-        steps = full * _steps(self.depth, pairs) + _steps(last, pairs)
-        self.data = _line_aligned(steps * -(-n // NR) * NR)
+        self.data = _line_aligned(_packed_slots(k, n, self.depth, pairs))
         if not self.data.size:
             return True
         count = 1 if self.data.size <= SERIAL_MAX // 64 else threads.get_num_threads()
         subnormal = np.zeros(count, np.int64)
         threads.parallel(_pack_b_share, *strided(self.source), k, n, self.depth, int(pairs), self.data,
                          subnormal, nthreads=count)
-        return not subnormal.any()
+        return not np.count_nonzero(subnormal)
 
     def __repr__(self) -> str:
         layout = {True: " bf16 pairs", TILES: " AMX tiles"}.get(self.pairs, "")
         return f"<PackedB shape={self.shape} dtype={self.dtype}{layout}>"
+
+
+def _packed_slots(k: int, n: int, depth: int, pairs: bool | int) -> int:
+    """How many float32 slots a ``PackedB`` of a (K, N) matrix takes, in blocks of `depth`."""
+    full, last = divmod(k, depth) if k else (0, 0)
+    return (full * _steps(depth, pairs) + _steps(last, pairs)) * -(-n // NR) * NR
 
 
 def _slabs_share_b(m: int, n: int, pairs: bool | int = False) -> bool:
@@ -1060,23 +1112,27 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
                              f"{_block_depth(k, b.pairs)}")
         if b.pairs and not pairs:  # a is not bf16: the float32 path for both
             b = PackedB(b.source, pairs=False)
-    elif count > 1 and _slabs_share_b(m, n, pairs):
-        # packed once, by all threads, rather than all of it by each thread for its slab
-        b = PackedB(b, pairs=pairs)
+        pairs = b.pairs
     epilogue = (bias_vector(bias), ACTIVATIONS[activation])
     subnormal = np.zeros(count, np.int64)
     while True:
-        if isinstance(b, PackedB):
-            b_args, pairs = (*_NO_B, b.data), b.pairs
-        else:
-            b_args = (*strided(b), _NO_PANELS)
-        # _thread_tiles keeps its partial sums in cache; the others, in float32 beside a half output
-        if pairs == TILES:
+        if pairs == TILES:  # the threads pack b themselves, if need be, a chunk at a time
+            if isinstance(b, PackedB):
+                b_args = (*_NO_B, b.data, False)
+            else:
+                slots = _packed_slots(k, n, _block_depth(k, TILES), TILES)
+                b_args = (*strided(b), _line_aligned(slots), True)
+            # partial sums in cache, not in a float32 buffer beside a half output
             _run_tiles(strided(a), _NO_GEOMETRY, b_args, m, n, k, out, epilogue, subnormal)
         else:
+            if not isinstance(b, PackedB) and count > 1 and _slabs_share_b(m, n, pairs):
+                # packed once, by all threads, rather than all of it by each thread for its slab
+                b = PackedB(b, pairs=pairs)
+                pairs = b.pairs
+            b_args = (*_NO_B, b.data) if isinstance(b, PackedB) else (*strided(b), _NO_PANELS)
             rest = (m, n, k, *output_views(out, partial_sums=k > KC), *epilogue)
             threads.parallel(_thread, *strided(a), *b_args, bool(pairs), *rest, subnormal, nthreads=count)
-        if not (pairs and subnormal.any()):
+        if not (pairs and np.count_nonzero(subnormal)):
             return out
         # a subnormal, which vdpbf16ps and AMX would read as zero, stopped the pairs: again in float32
         pairs = False
@@ -1093,8 +1149,9 @@ def _run_tiles(a_args: tuple, geo: np.ndarray, b_args: tuple, m: int, n: int, k:
                epilogue: tuple, subnormal: np.ndarray) -> None:
     """``_thread_tiles`` on ``len(subnormal)`` threads, writing the (M, N) view `out` (its partial
     sums stay in the threads' scratch buffers, so a half `out` needs no float32 one)."""
+    work = np.zeros((subnormal.size + 1) * _FLAGS, np.int64)
     threads.parallel(_thread_tiles, *a_args, geo, *b_args, m, n, k, *output_views(out, partial_sums=False),
-                     *epilogue, subnormal, amx.CONFIG, nthreads=subnormal.size)
+                     *epilogue, subnormal, amx.CONFIG, work, nthreads=subnormal.size)
 
 
 def conv_tiles(image: np.ndarray, geo: np.ndarray, weights: PackedB, out: np.ndarray,
@@ -1109,6 +1166,6 @@ def conv_tiles(image: np.ndarray, geo: np.ndarray, weights: PackedB, out: np.nda
     m = out.shape[0]
     count = 1 if m * n * k <= SERIAL_MAX else threads.get_num_threads()
     subnormal = np.zeros(count, np.int64)
-    _run_tiles((image, 0, 0, 0), geo, (*_NO_B, weights.data), m, n, k, out,
+    _run_tiles((image, 0, 0, 0), geo, (*_NO_B, weights.data, False), m, n, k, out,
                (bias_vector(bias), ACTIVATIONS[activation]), subnormal)
-    return not subnormal.any()
+    return not np.count_nonzero(subnormal)

@@ -32,11 +32,12 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["KERNEL_VERSION", "serve_wait", "start_workers", "wait_all", "wait_while"]
+__all__ = ["KERNEL_VERSION", "claim", "publish", "serve_wait", "start_workers", "wait_all", "wait_for",
+           "wait_while"]
 
 #: Bumped with every change to the code here: kernels elsewhere call ``start_workers``, and their
 #: cached machine code holds a copy of it (see ``gemm.KERNEL_VERSION``).
-KERNEL_VERSION = "spin-2"
+KERNEL_VERSION = "spin-3"
 
 #: How a spinning thread gives way between reads: ``sched_yield`` where there is one (POSIX), as
 #: OpenBLAS's threads do; on Windows the CPU's spin-loop hint (x86 ``pause``, Arm ``yield``;
@@ -88,6 +89,21 @@ def _store_release(typingctx, flags, i, value):
 
 
 @intrinsic
+def claim(typingctx, flags, i):
+    """``flags[i] += 1`` as one atomic step (a 1-D int64 array, no bounds check); returns the
+    value before. Threads that share work take the next item this way: each item goes to
+    exactly one of them, whichever comes first, so a faster thread takes more."""
+    if not _is_flag(flags, i):
+        return None
+
+    def codegen(context, builder, sig, args):
+        one = ir.Constant(ir.IntType(64), 1)
+        return builder.atomic_rmw("add", _flag_pointer(context, builder, sig, args), one, "acq_rel")
+
+    return types.int64(flags, i), codegen
+
+
+@intrinsic
 def _give_way(typingctx):
     """Let other threads run for a moment (see ``_YIELD_CALL``)."""
 
@@ -136,6 +152,24 @@ def wait_all(flags, value, rounds):
             return True
         _give_way()
     return False
+
+
+@njit(cache=True, nogil=True)
+def publish(flags, i, value):
+    """``flags[i] = value`` (a release store): whoever reads it with ``wait_for`` also sees every
+    write this thread made before, such as the data it announces."""
+    _store_release(flags, i, value)
+
+
+@njit(cache=True, nogil=True)
+def wait_for(flags, i):
+    """Spin, giving way between reads, until ``flags[i]`` is not 0; return it. Only for a
+    value that a running thread is about to publish (it has no bound)."""
+    while True:
+        now = _load_acquire(flags, i)
+        if now != 0:
+            return now
+        _give_way()
 
 
 @njit(cache=True, nogil=True)
