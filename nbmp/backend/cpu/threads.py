@@ -36,6 +36,13 @@ instead of 190. So before each call the pool moves its threads off the caller's 
 CPU affinity: every CPU the pool's creator could use but that one), when that CPU changed,
 unless there are more threads than CPUs.
 
+Sharing out: a share must not wait for another (when the pool is busy they run one after the
+other, below), but it may take work the others have not started. The AMX kernels and the
+convolutions cut each share into items and ``spin.claim`` them, each share its own first,
+then what is left of the others': a thread slowed down (its core busy with another program,
+which on a shared virtual machine halved a CPU's AMX speed for tenths of a second at a time)
+or started late does less, rather than all waiting for it.
+
 Any number of Python threads may call nbmp at once:
 a call that finds the pool busy runs all its shares in its own thread. A forked child gets a
 fresh pool. The thread count is ``NUMBA_NUM_THREADS`` (default: the number of CPUs),
