@@ -42,7 +42,9 @@ def bf16_path(request, monkeypatch):
 def lone_share(monkeypatch):
     """``lone_share(*shares)``: from then on the kernels use 3 threads, and a parallel call of one
     of `shares` runs its share 0 alone, as when the other threads start too late to take any
-    work (other kernels run as usual). What the other shares would have done, share 0 must do."""
+    work (other kernels run as usual). What the other shares would have done, share 0 must do.
+    The thread count is restored afterwards, with a fresh pool."""
+    before = threads.get_num_threads()
 
     def arm(*shares):
         parallel = threads.parallel
@@ -53,7 +55,8 @@ def lone_share(monkeypatch):
             assert nthreads == 3, "a product too small for threads tests nothing here"
             share(0, nthreads, threads._NO_GO, *args)
 
-        monkeypatch.setattr(threads, "_num_threads", 3)
+        threads.set_num_threads(3)
         monkeypatch.setattr(threads, "parallel", first_only)
 
-    return arm
+    yield arm
+    threads.set_num_threads(before)

@@ -266,6 +266,40 @@ def test_amx_thread_takes_the_work_the_others_left(packed, lone_share):
         _check(gemm.gemm(a, gemm.pack_b(b) if packed else b, np.float32), a, b, "float32")
 
 
+def test_amx_slabs_reading_the_same_panels_of_b_share_one_packer():
+    """Two threads packing the same panels at once would clobber each other's (zero padding
+    first): slabs with one packer read the same panels, slabs with two read disjoint ones."""
+    for nthreads in (2, 3, 5):
+        for m, n in [(600, 64), (40, 700), (200, 150), (32, 64), (1000, 1000)]:
+            slabs = [gemm._thread_slab(v, nthreads, m, n, gemm.BAND) for v in range(nthreads)]
+            busy = [v for v, (s_lo, s_hi, t_lo, t_hi) in enumerate(slabs) if s_lo < s_hi and t_lo < t_hi]
+            for v in busy:
+                for w in busy:
+                    same = gemm._b_packer(v, nthreads, m, n) == gemm._b_packer(w, nthreads, m, n)
+                    (_, _, lo_v, hi_v), (_, _, lo_w, hi_w) = slabs[v], slabs[w]
+                    if same:
+                        assert (lo_v, hi_v) == (lo_w, hi_w)
+                    else:
+                        assert hi_v <= lo_w or hi_w <= lo_v
+
+
+@needs_amx
+def test_amx_products_on_two_threads_stay_right_call_after_call():
+    """Two threads, slabs of rows sharing b, which they pack as they go: many calls in a row
+    (a race between the threads shows up as a wrong product now and then)."""
+    rng = np.random.default_rng(12)
+    a, b = _operand(rng, (200, 300), "bfloat16", "C"), _operand(rng, (300, 150), "bfloat16", "C")
+    before = threads.get_num_threads()
+    try:
+        threads.set_num_threads(2)
+        first = gemm.gemm(a, b, np.float32)
+        _check(first, a, b, "float32")
+        for _ in range(300):
+            np.testing.assert_array_equal(gemm.gemm(a, b, np.float32), first)
+    finally:
+        threads.set_num_threads(before)
+
+
 @needs_lossy
 @pytest.mark.parametrize("which", ["a", "b"])
 @pytest.mark.parametrize("m, k, n", [(40, 90, 30),  # one thread

@@ -49,8 +49,10 @@ whole output tiles (rows, or columns when that balances better), packing the
 slivers of ``a`` it needs. Row slabs all read the whole of ``b``, so all threads
 first pack it together, each its share of micro-panels; a column slab (and a
 small product, run in the calling thread alone) packs just its own columns of
-``b``, one KC block at a time, which also keeps them in cache. ``PackedB`` keeps
-a packed ``b`` (a weight matrix) for reuse across calls.
+``b``, one KC block at a time, which also keeps them in cache. On AMX, slabs are cut
+into items that the threads take as they go, their own slab's first, then what is left of
+the others' (``_thread_tiles``), and ``b`` is packed a slab at a time by whichever thread
+gets there first. ``PackedB`` keeps a packed ``b`` (a weight matrix) for reuse across calls.
 
 Halves reach the kernels as 16-bit integer views: fp16 as ``uint16``, bf16 as
 ``int16`` (as in ``cast``), so Numba's type dispatch tells them apart.
@@ -97,9 +99,9 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-17/simd-7/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-18/simd-7/halfbits-1/spin-3/amx-1"
 _PARTS = (simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION, amx.KERNEL_VERSION)
-if KERNEL_VERSION != "/".join(("gemm-17", *_PARTS)):
+if KERNEL_VERSION != "/".join(("gemm-18", *_PARTS)):
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin/amx versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {', '.join(map(repr, _PARTS))}"
@@ -845,6 +847,16 @@ def _tile_items(m, n, k, depth, v, nthreads):
 _NEXT, _PACKER, _PACKED, _FLAGS = 0, 1, 2, LINE // 8
 
 
+@njit(inline="always", **_OPTS)
+def _b_packer(v, nthreads, m, n):
+    """The slab whose flags (``_PACKER``, ``_PACKED``) say who packs the panels of B that slab
+    `v` reads: its own when the slabs are columns (each reads its own panels), slab 0's when
+    they are rows (all read all of B, which must be packed once: two threads writing the same
+    panels, zero padding first, would clobber what the other had announced ready)."""
+    t_lo, t_hi = _thread_slab(v, nthreads, m, n, BAND)[2:]
+    return v if t_hi - t_lo < _round_up(n, NR) // NR else 0
+
+
 @njit(**_OPTS)
 def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, packed, pack, m, n, k,
                   acc, out16, out_kind, ldc, bias, act, subnormal, config, work):
@@ -859,8 +871,9 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
     late start) does less of the work rather than all waiting for it, while each mostly reads
     its own part of B. B is read from ``packed`` (a ``PackedB``'s layout), which, if `pack`,
     the first thread at a slab fills with the slab's panels, all of K, before any item of it
-    runs. A is packed for each item, a block of depth at a time (``_pack_rows_pairs``; or, if
-    ``geo`` is not empty, ``_pack_im2col_pairs`` of the image ``a``, for a convolution).
+    runs (once for all slabs of rows: ``_b_packer``). A is packed for each item, a block of
+    depth at a time (``_pack_rows_pairs``; or, if ``geo`` is not empty,
+    ``_pack_im2col_pairs`` of the image ``a``, for a convolution).
     `config` is ``amx.CONFIG``; ``work`` as ``_FLAGS`` says. A bf16 subnormal met while
     packing stops every thread, with ``subnormal[th] = 1``.
     """
@@ -884,9 +897,9 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
         s_lo, s_hi, t_lo, t_hi, panels, bands = _tile_items(m, n, k, depth, v, nthreads)
         if s_lo == s_hi or t_lo == t_hi or work[stop]:
             continue
-        flags = v * _FLAGS
+        flags, packer = v * _FLAGS, _b_packer(v, nthreads, m, n) * _FLAGS
         if pack:
-            if claim(work, flags + _PACKER) == 0:  # B's panels of the slab, all of K
+            if claim(work, packer + _PACKER) == 0:  # B's panels of the slab, all of K
                 found = False
                 for p0 in range(0, k, depth):
                     kc = min(depth, k - p0)
@@ -896,8 +909,8 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
                 if found:
                     subnormal[th] = 1
                     publish(work, stop, 1)
-                publish(work, flags + _PACKED, -1 if found else 1)
-            elif wait_for(work, flags + _PACKED) < 0:
+                publish(work, packer + _PACKED, -1 if found else 1)
+            elif wait_for(work, packer + _PACKED) < 0:
                 break
         groups = -(-(s_hi - s_lo) // bands)
         items = -(-(t_hi - t_lo) // panels) * groups
