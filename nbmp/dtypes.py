@@ -44,7 +44,7 @@ SUPPORTED: tuple[str, ...] = FLOATING + (
 
 _ALIASES = {"half": "float16", "float": "float32", "single": "float32", "double": "float64"}
 #: NumPy dtype -> name, for the common case (every operation asks, and ``dtype.name`` is slow).
-_NAMES = {bfloat16 if name == "bfloat16" else np.dtype(name): name for name in SUPPORTED}
+_NAMES: dict[Any, str] = {bfloat16 if name == "bfloat16" else np.dtype(name): name for name in SUPPORTED}
 _DTYPES = {name: dtype for dtype, name in _NAMES.items()}
 
 
