@@ -211,8 +211,6 @@ def result_type(*operands: Any) -> str:
         return first
     strong = [_operand_dtype(x) for x in operands if not _is_weak_scalar(x)]
     weak = [x for x in operands if _is_weak_scalar(x)]
-    if not weak and all(dt == strong[0] for dt in strong):
-        return _NAMES[strong[0]]
     # NumPy cannot promote bfloat16: let it stand in as float16, then map the answer back.
     stand_ins = [np.dtype(np.float16) if dt == bfloat16 else dt for dt in strong]
     name = np.result_type(*stand_ins, *weak).name
