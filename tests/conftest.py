@@ -39,12 +39,19 @@ def bf16_path(request, monkeypatch):
 
 
 @pytest.fixture
-def lone_share(monkeypatch):
+def use_threads():
+    """``use_threads(n)``: the CPU kernels use `n` threads until the test ends (then the count
+    it started with, and a fresh pool)."""
+    before = threads.get_num_threads()
+    yield threads.set_num_threads
+    threads.set_num_threads(before)
+
+
+@pytest.fixture
+def lone_share(monkeypatch, use_threads):
     """``lone_share(*shares)``: from then on the kernels use 3 threads, and a parallel call of one
     of `shares` runs its share 0 alone, as when the other threads start too late to take any
-    work (other kernels run as usual). What the other shares would have done, share 0 must do.
-    The thread count is restored afterwards, with a fresh pool."""
-    before = threads.get_num_threads()
+    work (other kernels run as usual). What the other shares would have done, share 0 must do."""
 
     def arm(*shares):
         parallel = threads.parallel
@@ -55,8 +62,7 @@ def lone_share(monkeypatch):
             assert nthreads == 3, "a product too small for threads tests nothing here"
             share(0, nthreads, threads._NO_GO, *args)
 
-        threads.set_num_threads(3)
+        use_threads(3)
         monkeypatch.setattr(threads, "parallel", first_only)
 
-    yield arm
-    threads.set_num_threads(before)
+    return arm

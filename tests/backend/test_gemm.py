@@ -10,7 +10,7 @@ from numba import njit
 
 from nbmp import dtypes, testing
 from nbmp.backend import reference
-from nbmp.backend.cpu import amx, gemm, simd, threads
+from nbmp.backend.cpu import amx, gemm, simd
 from nbmp.backend.cpu import matmul as backend_matmul
 
 HALVES = ["float16", "bfloat16"]
@@ -131,22 +131,18 @@ def test_packed_weights_give_the_same_result(dtype):
 
 
 @pytest.mark.parametrize("dtype", INPUTS)
-def test_threads_split_by_rows_or_by_columns_agree_with_one_thread(dtype):
+def test_threads_split_by_rows_or_by_columns_agree_with_one_thread(dtype, use_threads):
     """Row slabs share one packed ``b``; column slabs pack their own columns, block by block."""
     rng = np.random.default_rng(3)
     k, n = 3 * gemm.KC - 70, 2 * gemm.NR + 5  # several blocks of k, 3 panels (a ragged last one)
-    before = threads.get_num_threads()
-    try:
-        for m, by_rows in ((13, False), (300, True)):
-            a, b = _operand(rng, (m, k), dtype, "strided"), _operand(rng, (k, n), dtype, "C")
-            threads.set_num_threads(2)
-            assert gemm._slabs_share_b(m, n) == by_rows
-            got = gemm.gemm(a, b, dtypes.as_numpy(dtype))
-            threads.set_num_threads(1)
-            np.testing.assert_array_equal(got, gemm.gemm(a, b, dtypes.as_numpy(dtype)))
-            _check(got, a, b, dtype)
-    finally:
-        threads.set_num_threads(before)
+    for m, by_rows in ((13, False), (300, True)):
+        a, b = _operand(rng, (m, k), dtype, "strided"), _operand(rng, (k, n), dtype, "C")
+        use_threads(2)
+        assert gemm._slabs_share_b(m, n) == by_rows
+        got = gemm.gemm(a, b, dtypes.as_numpy(dtype))
+        use_threads(1)
+        np.testing.assert_array_equal(got, gemm.gemm(a, b, dtypes.as_numpy(dtype)))
+        _check(got, a, b, dtype)
 
 
 #: The bf16 layouts that flush subnormals (vdpbf16ps pairs, AMX tiles) this CPU runs, fastest first.
@@ -233,7 +229,7 @@ def test_bf16_products_run_on_pairs_or_tiles_where_the_cpu_has_them(pairs):
 @needs_amx
 @pytest.mark.parametrize("threads_", [1, 2])
 @pytest.mark.parametrize("out", ["bfloat16", "float32"])
-def test_amx_chunks_blocks_and_edges(threads_, out):
+def test_amx_chunks_blocks_and_edges(threads_, out, use_threads):
     """Products that cross every boundary of ``_thread_tiles``: blocks of k (600 = 3 x 200,
     padded to whole tiles), chunks of panels and of bands, ragged last band and panel; with
     the epilogue, a transposed a, and b packed or not."""
@@ -243,14 +239,10 @@ def test_amx_chunks_blocks_and_edges(threads_, out):
     rng = np.random.default_rng(8)
     a, b = _operand(rng, (m, 600), "bfloat16", "F"), _operand(rng, (600, n), "bfloat16", "C")
     bias = rng.standard_normal(n).astype(np.float32)
-    before = threads.get_num_threads()
-    try:
-        threads.set_num_threads(threads_)
-        for rhs in (b, gemm.pack_b(b)):
-            got = gemm.gemm(a, rhs, dtypes.as_numpy(out), bias=bias, activation="gelu")
-            _check(got, a, b, out, bias, "gelu")
-    finally:
-        threads.set_num_threads(before)
+    use_threads(threads_)
+    for rhs in (b, gemm.pack_b(b)):
+        got = gemm.gemm(a, rhs, dtypes.as_numpy(out), bias=bias, activation="gelu")
+        _check(got, a, b, out, bias, "gelu")
 
 
 @needs_amx
@@ -284,20 +276,16 @@ def test_amx_slabs_reading_the_same_panels_of_b_share_one_packer():
 
 
 @needs_amx
-def test_amx_products_on_two_threads_stay_right_call_after_call():
+def test_amx_products_on_two_threads_stay_right_call_after_call(use_threads):
     """Two threads, slabs of rows sharing b, which they pack as they go: many calls in a row
     (a race between the threads shows up as a wrong product now and then)."""
     rng = np.random.default_rng(12)
     a, b = _operand(rng, (200, 300), "bfloat16", "C"), _operand(rng, (300, 150), "bfloat16", "C")
-    before = threads.get_num_threads()
-    try:
-        threads.set_num_threads(2)
-        first = gemm.gemm(a, b, np.float32)
-        _check(first, a, b, "float32")
-        for _ in range(300):
-            np.testing.assert_array_equal(gemm.gemm(a, b, np.float32), first)
-    finally:
-        threads.set_num_threads(before)
+    use_threads(2)
+    first = gemm.gemm(a, b, np.float32)
+    _check(first, a, b, "float32")
+    for _ in range(300):
+        np.testing.assert_array_equal(gemm.gemm(a, b, np.float32), first)
 
 
 @needs_lossy
