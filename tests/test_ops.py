@@ -224,6 +224,36 @@ def test_elementwise_misc():
         ops.concatenate([x, nbmp.asarray([1.0])])
 
 
+def test_matmul_packs_a_variables_value_once_whatever_the_left_operand(monkeypatch):
+    from nbmp.backend import cpu
+
+    prepared: list[tuple[int, ...]] = []
+    real = cpu.prepare_weights
+    monkeypatch.setattr(cpu, "prepare_weights", lambda k: prepared.append(k.shape) or real(k))
+    rng = np.random.default_rng(3)
+    w = nbmp.Variable(rng.standard_normal((5, 4)).astype(np.float16))
+    wf = w.value.numpy().astype(np.float64)
+    for shape in [(5,), (3, 5), (2, 3, 5), (0, 5), (2, 0, 5)]:
+        x = rng.standard_normal(shape).astype(np.float16)
+        got = ops.matmul(x, w.value)
+        assert got.shape == shape[:-1] + (4,) and got.dtype == "float16"
+        np.testing.assert_allclose(got.numpy(), x.astype(np.float64) @ wf, rtol=2e-3, atol=2e-3)
+    assert ops.matmul(x, w.value, out_dtype="float32").dtype == "float32"
+    assert prepared == [(5, 4)]  # packed on the first call, reused by every later one
+    assert ops.matmul(np.ones((2, 5), np.float16), nbmp.asarray(wf.astype(np.float16))).shape == (2, 4)
+    assert prepared == [(5, 4)]  # a plain Array may change under it: never kept
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_products_of_zero_depth_give_the_bias_or_zeros(frozen):
+    kernel = np.ones((0, 3), np.float16)
+    k = nbmp.Variable(kernel).value if frozen else kernel
+    x = np.ones((2, 4, 0), np.float16)
+    assert ops.matmul(x, k).numpy().tolist() == [[[0.0] * 3] * 4] * 2
+    bias = np.array([1, -2, 3], np.float16)
+    assert ops.dense(x, k, bias, activation="relu").numpy().tolist() == [[[1.0, 0.0, 3.0]] * 4] * 2
+
+
 def test_dense_prepares_a_variables_weights_once_and_a_plain_arrays_never(monkeypatch):
     from nbmp.backend import cpu
 

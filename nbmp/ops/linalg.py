@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -56,7 +57,26 @@ def matmul(a: Any, b: Any, out_dtype: Any = None) -> Array:
     a, b = cast(a, in_dtype), cast(b, in_dtype)
     if in_dtype not in _KERNEL_DTYPES:  # integers: NumPy does them exactly
         return cast(wrap(np.matmul(a._data, b._data), (a, b)), out)
-    return wrap(backend(a, b).matmul(a._data, b._data, out), (a, b))
+    be = backend(a, b)
+    if b.ndim == 2 and b._is_frozen and hasattr(be, "prepare_weights"):  # x @ a Variable's value
+        rows = be.dense(_as_rows(a._data), _weights(be, b), None, None, out)
+        return wrap(rows.reshape(a.shape[:-1] + b.shape[1:]), (a, b))
+    return wrap(be.matmul(a._data, b._data, out), (a, b))
+
+
+def _as_rows(x: Any) -> Any:
+    """`x` (..., K) as a matrix of its rows, (prod(...), K); also when K or a batch dim is 0."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+
+
+def _weights(be: Any, kernel: Array) -> Any:
+    """`kernel`'s data as the backend's kernels take it: prepared once (packed for the CPU's
+    GEMM) and kept on the Array when its values cannot change (a Variable's value); any other
+    goes as it is (preparing it on every call costs more than the kernel's own packing, which
+    packs only what each thread reads)."""
+    if hasattr(be, "prepare_weights") and kernel._is_frozen:
+        return kernel._derived(("dense weights", be.__name__), lambda: be.prepare_weights(kernel._data))
+    return kernel._data
 
 
 def dense(x: Any, kernel: Any, bias: Any = None,
@@ -91,14 +111,8 @@ def dense(x: Any, kernel: Any, bias: Any = None,
     out = dtype if fused is not None or activation is None else acc
     xs, ks = cast(x, dtype), cast(kernel, dtype)
     bs = None if bias_arr is None else cast(bias_arr, acc)._data
-    flat = xs._data.reshape(-1, kernel.shape[0])
     be = backend(xs, ks)
-    # A weight matrix that cannot change (a Variable's value) is prepared for the kernel once;
-    # any other goes as it is (preparing it on every call costs more than the kernel's own
-    # packing, which packs only what each thread reads).
-    weights = (ks._derived(("dense weights", be.__name__), lambda: be.prepare_weights(ks._data))
-               if hasattr(be, "prepare_weights") and ks._is_frozen else ks._data)
-    y2 = be.dense(flat, weights, bs, fused, out)
+    y2 = be.dense(_as_rows(xs._data), _weights(be, ks), bs, fused, out)
     y = wrap(y2.reshape(x.shape[:-1] + (kernel.shape[1],)), xs)
     if fused is None and activation is not None:
         y = cast(_unfused(activation)(y), dtype)

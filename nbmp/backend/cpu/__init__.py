@@ -8,6 +8,7 @@ rare output dtypes the kernels do not write (float64 results of 16-bit inputs).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out_dtype: Any) -> np.ndarray:
     batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     m, n = a2.shape[-2], b2.shape[-1]
     if b2.ndim == 2:  # one right operand for the whole batch: a single GEMM over all rows
-        out = gemm.gemm(a2.reshape(-1, a2.shape[-1]), b2, out_dtype).reshape(batch + (m, n))
+        rows = a2.reshape(math.prod(a2.shape[:-1]), a2.shape[-1])
+        out = gemm.gemm(rows, b2, out_dtype).reshape(batch + (m, n))
     else:
         out = np.empty(batch + (m, n), out_dtype)
         a_b = np.broadcast_to(a2, batch + a2.shape[-2:])
