@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from nbmp import policy
-from nbmp.backend.cpu import amx, simd, threads
+from nbmp.backend.cpu import amx, gemm, simd, threads
+
+# the module: the package's ``cast`` is its public function
+cast_kernels = importlib.import_module("nbmp.backend.cpu.cast")
 
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True,
@@ -39,6 +43,16 @@ def bf16_path(request, monkeypatch):
 
 
 @pytest.fixture
+def every_call_threaded(monkeypatch):
+    """Until the test ends, kernel calls however small run on all the kernels' threads (their
+    limits for running in the calling thread alone are 0), so that test-sized products and
+    convolutions take the threaded paths."""
+    for limit in ("SERIAL_MAX", "SERIAL_MAX_TILES", "PACK_SERIAL_MAX"):
+        monkeypatch.setattr(gemm, limit, 0)
+    monkeypatch.setattr(cast_kernels, "PARALLEL_MIN", 0)
+
+
+@pytest.fixture
 def use_threads():
     """``use_threads(n)``: the CPU kernels use `n` threads until the test ends (then the count
     it started with, and a fresh pool)."""
@@ -48,7 +62,7 @@ def use_threads():
 
 
 @pytest.fixture
-def lone_share(monkeypatch, use_threads):
+def lone_share(monkeypatch, use_threads, every_call_threaded):
     """``lone_share(*shares)``: from then on the kernels use 3 threads, and a parallel call of one
     of `shares` runs its share 0 alone, as when the other threads start too late to take any
     work (other kernels run as usual). What the other shares would have done, share 0 must do."""

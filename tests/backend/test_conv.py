@@ -124,7 +124,7 @@ def test_conv2d_reads_strided_input_and_leaves_it_untouched():
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])  # bf16: AMX tiles or vdpbf16ps pairs
 @pytest.mark.parametrize("slab_bytes", [1, 1 << 18])
-def test_conv2d_bands_and_threads(monkeypatch, slab_bytes, dtype, bf16_path):
+def test_conv2d_bands_and_threads(monkeypatch, slab_bytes, dtype, bf16_path, every_call_threaded):
     """Big enough for every thread; a tiny slab forces one output row per band."""
     if dtype == "float16" and bf16_path != "default":
         pytest.skip("the bf16 paths do not concern float16")
@@ -145,7 +145,7 @@ def test_conv2d_bands_and_threads(monkeypatch, slab_bytes, dtype, bf16_path):
     ((2, 3), ((0, 2), (1, 0)), (1, 2)),
 ])
 def test_conv2d_bf16_whole_tiles_of_channels(monkeypatch, out, slab_bytes, strides, padding, dilation,
-                                             bf16_path):
+                                             bf16_path, every_call_threaded):
     """64 channels: on AMX, the slab read in place as tiles of 16 pixels. Rows of 37 (or 12)
     pixels: three (one) tiles, the last mostly past the row's end; odd counts of tiles in a
     band, several groups of them; 100 filters: a whole panel, then one of 36 (a partial half)."""
@@ -193,7 +193,7 @@ def test_conv2d_bf16_subnormals_are_not_read_as_zero(where, bf16_path):
 
 @pytest.mark.parametrize("where", ["image", "kernel"])
 @pytest.mark.parametrize("groups", [1, 2])
-def test_conv2d_bf16_subnormal_met_late_by_the_threads(where, groups, bf16_path):
+def test_conv2d_bf16_subnormal_met_late_by_the_threads(where, groups, bf16_path, every_call_threaded):
     """One subnormal, in the last pixel of the last image and the last group's channels: the
     threads find it while copying (in vectors, 32 channels a group), and that group runs again."""
     bf16 = dtypes.bfloat16

@@ -131,7 +131,7 @@ def test_packed_weights_give_the_same_result(dtype):
 
 
 @pytest.mark.parametrize("dtype", INPUTS)
-def test_threads_split_by_rows_or_by_columns_agree_with_one_thread(dtype, use_threads):
+def test_threads_split_by_rows_or_by_columns_agree_with_one_thread(dtype, use_threads, every_call_threaded):
     """Row slabs share one packed ``b``; column slabs pack their own columns, block by block."""
     rng = np.random.default_rng(3)
     k, n = 3 * gemm.KC - 70, 2 * gemm.NR + 5  # several blocks of k, 3 panels (a ragged last one)
@@ -229,7 +229,7 @@ def test_bf16_products_run_on_pairs_or_tiles_where_the_cpu_has_them(pairs):
 @needs_amx
 @pytest.mark.parametrize("threads_", [1, 2])
 @pytest.mark.parametrize("out", ["bfloat16", "float32"])
-def test_amx_chunks_blocks_and_edges(threads_, out, use_threads):
+def test_amx_chunks_blocks_and_edges(threads_, out, use_threads, every_call_threaded):
     """Products that cross every boundary of ``_thread_tiles``: blocks of k (600 = 3 x 200,
     padded to whole tiles), chunks of panels and of bands, ragged last band and panel; with
     the epilogue, a transposed a, and b packed or not."""
@@ -276,7 +276,7 @@ def test_amx_slabs_reading_the_same_panels_of_b_share_one_packer():
 
 
 @needs_amx
-def test_amx_products_on_two_threads_stay_right_call_after_call(use_threads):
+def test_amx_products_on_two_threads_stay_right_call_after_call(use_threads, every_call_threaded):
     """Two threads, slabs of rows sharing b, which they pack as they go: many calls in a row
     (a race between the threads shows up as a wrong product now and then)."""
     rng = np.random.default_rng(12)
@@ -293,7 +293,7 @@ def test_amx_products_on_two_threads_stay_right_call_after_call(use_threads):
 @pytest.mark.parametrize("m, k, n", [(40, 90, 30),  # one thread
                                      (600, 1100, 64),  # threads split the rows: b packed first
                                      (12, 1100, 640)])  # they split the columns, packing their own
-def test_bf16_subnormals_take_the_exact_float32_path(which, m, k, n, bf16_path):
+def test_bf16_subnormals_take_the_exact_float32_path(which, m, k, n, bf16_path, every_call_threaded):
     """vdpbf16ps and AMX read subnormals as zero: operands holding one must not reach them (the packers
     find them, in the last block of k here, and the product starts again in float32)."""
     bf16 = dtypes.bfloat16

@@ -15,7 +15,7 @@ from nbmp import dtypes
 from nbmp.backend.cpu import conv2d, gemm, spin, threads
 from nbmp.backend.cpu.cast import PARALLEL_MIN, cast
 
-# Large enough for the parallel path of both kernels; bf16 runs on AMX tiles where the CPU has them.
+# bf16 runs on AMX tiles where the CPU has them (threaded with ``every_call_threaded``).
 A = np.ones((200, 300), np.float16)
 B = np.ones((300, 150), np.float16)
 A_BF16, B_BF16 = A.astype(dtypes.bfloat16), B.astype(dtypes.bfloat16)
@@ -36,8 +36,7 @@ def _products_are_right() -> bool:
                 and _convolution_is_right())
 
 
-def test_kernels_from_four_python_threads_at_once():
-    assert gemm.gemm(A, B, np.float32).size > gemm.SERIAL_MAX ** 0.5  # the parallel path
+def test_kernels_from_four_python_threads_at_once(every_call_threaded):
     results: list[bool] = []
     barrier = threading.Barrier(4)
 
@@ -58,7 +57,7 @@ def _child(queue):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="no fork on Windows")
-def test_kernels_in_a_forked_child_after_the_parent_used_them():
+def test_kernels_in_a_forked_child_after_the_parent_used_them(every_call_threaded):
     assert _products_are_right()
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
@@ -69,7 +68,7 @@ def test_kernels_in_a_forked_child_after_the_parent_used_them():
     assert queue.get(timeout=1) is True
 
 
-def test_thread_count_can_change_and_rejects_nonsense():
+def test_thread_count_can_change_and_rejects_nonsense(every_call_threaded):
     before = threads.get_num_threads()
     try:
         threads.set_num_threads(1)
@@ -228,3 +227,38 @@ def test_the_pools_threads_keep_off_the_callers_cpu():
         os.sched_setaffinity(0, cpus)
         threads.set_num_threads(before)
     assert _products_are_right()
+
+
+def test_small_calls_run_in_the_calling_thread_alone(monkeypatch, use_threads):
+    """Up to the kernels' limits (multiply-adds; slots packed; elements cast) a call runs in the
+    calling thread: handing work to the pool costs more than a second thread saves there."""
+    use_threads(2)
+    counts: list[int | None] = []
+    parallel = threads.parallel
+
+    def counting(share, *args, nthreads=None):
+        counts.append(nthreads)
+        return parallel(share, *args, nthreads=nthreads)
+
+    monkeypatch.setattr(threads, "parallel", counting)
+
+    def threads_of(run) -> list[int | None]:
+        counts.clear()
+        run()
+        return counts[:]
+
+    def product(dtype, m):  # m x 256 x 256: at the limit of AMX products with m = 256
+        return lambda: gemm.gemm(np.ones((m, 256), dtype), np.ones((256, 256), dtype), np.float32)
+
+    limit = gemm.SERIAL_MAX // (256 * 256)
+    assert threads_of(product(np.float16, limit)) == [1]
+    assert threads_of(product(np.float16, limit + 1)) == [2]
+    if gemm.TILES in gemm._layouts(dtypes.bfloat16):  # AMX: faster, so longer alone
+        limit = gemm.SERIAL_MAX_TILES // (256 * 256)
+        assert threads_of(product(dtypes.bfloat16, limit))[-1] == 1
+        assert threads_of(product(dtypes.bfloat16, limit + 1))[-1] == 2
+    slots = gemm.PACK_SERIAL_MAX // gemm.NR  # rows of one panel of float32 slots
+    assert threads_of(lambda: gemm.pack_b(np.ones((slots, gemm.NR), np.float32))) == [1]
+    assert threads_of(lambda: gemm.pack_b(np.ones((slots + 1, gemm.NR), np.float32))) == [2]
+    assert threads_of(lambda: cast(np.ones(PARALLEL_MIN - 1, np.float32), np.float16)) == [1]
+    assert threads_of(lambda: cast(np.ones(PARALLEL_MIN, np.float32), np.float16)) == [None]  # all

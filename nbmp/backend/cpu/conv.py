@@ -55,7 +55,6 @@ from nbmp.backend.cpu.gemm import (
     BAND,
     MR,
     NR,
-    SERIAL_MAX,
     SUBNORMAL_KEYS,
     TILE_PAIRS,
     TILES,
@@ -74,6 +73,7 @@ from nbmp.backend.cpu.gemm import (
     bias_vector,
     output_views,
     strided,
+    thread_count,
 )
 from nbmp.backend.cpu.simd import WIDTH, vfma, vload, vstore, vzero
 from nbmp.backend.cpu.spin import claim, start_workers
@@ -373,7 +373,8 @@ def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray,
     pairs = TILES if direct_tiles else bf16_pairs and not depthwise and cg % 2 == 0  # two channels a slot
     packed = PackedB(weights, depth=k, pairs=pairs)  # pairs unless a subnormal is met
     acc, out16, out_kind, ldc = output_views(out, partial_sums=False)
-    count = 1 if out.shape[0] * filters * k <= SERIAL_MAX else threads.get_num_threads()
+    serial_max = gemm.SERIAL_MAX_TILES if direct_tiles else gemm.SERIAL_MAX
+    count = thread_count(out.shape[0] * filters * k, serial_max)
     subnormal = np.zeros(count, np.int64)
     epilogue = (acc, out16, out_kind, ldc, bias_vector(bias), ACTIVATIONS[activation], subnormal)
     while True:

@@ -134,9 +134,18 @@ _SUM_BYTES = 1 << 16
 _MIN_PANELS = 8
 #: How many work items ``_thread_tiles`` cuts a thread's slab of the output into, at least.
 ITEMS_PER_SLAB = 2
-#: Below this many multiply-adds a product runs in the calling thread (a parallel
-#: launch costs tens of microseconds).
-SERIAL_MAX = 1 << 19
+#: Up to this many multiply-adds a product runs in the calling thread alone (``thread_count``);
+#: ``SERIAL_MAX_TILES`` on AMX, ``PACK_SERIAL_MAX`` float32 slots for ``PackedB``. Handing work to
+#: the pool and back costs tens of microseconds: 20 for an empty call on the 2-core virtual
+#: machine measured, up to 50 for a short one (a thread that needs the GIL back sleeps until the
+#: other lets go of it). Measured there, one thread against two in one process, two threads
+#: broke even at about 64x256x256 for fp16 (4M multiply-adds; 16x256x256: 0.71-0.85x), at
+#: 64x784x512 for bf16 on AMX (25M; 64x256x256 ran twice as fast alone), for ``PackedB`` at
+#: about 200K slots (784x512 bf16; 288x32 packed 4x faster alone). Machines that hand work over
+#: faster would break even sooner: the AMX and packing limits are set below the break-even.
+SERIAL_MAX = 1 << 22
+SERIAL_MAX_TILES = 1 << 24
+PACK_SERIAL_MAX = 1 << 17
 
 #: Activation names the epilogue fuses, and their numbers in the kernels.
 ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "gelu": 4}
@@ -1024,7 +1033,7 @@ class PackedB:
         self.data = _line_aligned(_packed_slots(k, n, self.depth, pairs))
         if not self.data.size:
             return True
-        count = 1 if self.data.size <= SERIAL_MAX // 64 else threads.get_num_threads()
+        count = thread_count(self.data.size, PACK_SERIAL_MAX)
         subnormal = np.zeros(count, np.int64)
         threads.parallel(_pack_b_share, *strided(self.source), k, n, self.depth, int(pairs), self.data,
                          subnormal, nthreads=count)
@@ -1033,6 +1042,12 @@ class PackedB:
     def __repr__(self) -> str:
         layout = {True: " bf16 pairs", TILES: " AMX tiles"}.get(self.pairs, "")
         return f"<PackedB shape={self.shape} dtype={self.dtype}{layout}>"
+
+
+def thread_count(work: int, serial_max: int) -> int:
+    """How many threads a kernel call with `work` to do runs on: 1 up to `serial_max` (one of
+    ``SERIAL_MAX``, ``SERIAL_MAX_TILES``, ``PACK_SERIAL_MAX``), else ``threads.get_num_threads()``."""
+    return 1 if work <= serial_max else threads.get_num_threads()
 
 
 def _packed_slots(k: int, n: int, depth: int, pairs: bool | int) -> int:
@@ -1115,7 +1130,6 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
         out = np.empty((m, n), out_dtype)
     if m == 0 or n == 0:
         return out
-    count = 1 if m * n * k <= SERIAL_MAX else threads.get_num_threads()
     # bf16 x bf16 runs on AMX tiles or pairs unless the packers meet a subnormal: then again
     # in float32
     pairs = _layouts(a.dtype)[0] if a.dtype == b.dtype else False
@@ -1126,6 +1140,7 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
         if b.pairs and not pairs:  # a is not bf16: the float32 path for both
             b = PackedB(b.source, pairs=False)
         pairs = b.pairs
+    count = thread_count(m * n * k, SERIAL_MAX_TILES if pairs == TILES else SERIAL_MAX)
     epilogue = (bias_vector(bias), ACTIVATIONS[activation])
     subnormal = np.zeros(count, np.int64)
     while True:
@@ -1177,8 +1192,7 @@ def conv_tiles(image: np.ndarray, geo: np.ndarray, weights: PackedB, out: np.nda
     """
     k, n = weights.shape
     m = out.shape[0]
-    count = 1 if m * n * k <= SERIAL_MAX else threads.get_num_threads()
-    subnormal = np.zeros(count, np.int64)
+    subnormal = np.zeros(thread_count(m * n * k, SERIAL_MAX_TILES), np.int64)
     _run_tiles((image, 0, 0, 0), geo, (*_NO_B, weights.data, False), m, n, k, out,
                (bias_vector(bias), ACTIVATIONS[activation]), subnormal)
     return not np.count_nonzero(subnormal)
