@@ -114,3 +114,23 @@ def test_config_round_trip():
     x = np.random.default_rng(1).standard_normal((2, 8, 8, 3)).astype(np.float32)
     np.testing.assert_array_equal(clone(x).numpy(), model(x).numpy())
     assert clone.layers[-1].dtype_policy.name == "float32"
+
+
+def test_training_reaches_the_layers_whose_call_takes_it_and_only_them():
+    seen = []
+
+    class Noisy(layers.Layer):
+        def call(self, x, training=False):
+            seen.append(training)
+            return x
+
+    class Plain(layers.Layer):  # no training argument: it must not be passed one
+        def call(self, x):
+            return x
+
+    model = nbmp.Sequential([Noisy(), Plain(), Noisy()])
+    x = np.ones((2, 3), np.float32)
+    model(x)
+    model(x, training=True)
+    model(x)
+    assert seen == [False, False, True, True, False, False]
