@@ -46,6 +46,10 @@ _ALIASES = {"half": "float16", "float": "float32", "single": "float32", "double"
 #: NumPy dtype -> name, for the common case (every operation asks, and ``dtype.name`` is slow).
 _NAMES: dict[Any, str] = {bfloat16 if name == "bfloat16" else np.dtype(name): name for name in SUPPORTED}
 _DTYPES = {name: dtype for dtype, name in _NAMES.items()}
+#: Every hashable spelling of a supported dtype that maps to its name directly: names, aliases,
+#: NumPy dtypes and scalar types (``canonical_name`` is asked several times per operation).
+_CANONICAL: dict[Any, str] = {**{name: name for name in SUPPORTED}, **_ALIASES, **_NAMES,
+                              **{dtype.type: name for dtype, name in _NAMES.items()}}
 
 
 def canonical_name(dtype: Any) -> str:
@@ -54,6 +58,10 @@ def canonical_name(dtype: Any) -> str:
     >>> canonical_name(np.float16), canonical_name("bfloat16"), canonical_name(np.dtype("int32"))
     ('float16', 'bfloat16', 'int32')
     """
+    try:
+        return _CANONICAL[dtype]
+    except (KeyError, TypeError):  # not one of those spellings, or unhashable
+        pass
     given = dtype if isinstance(dtype, np.dtype) else getattr(dtype, "dtype", None)
     if isinstance(given, np.dtype) and given in _NAMES:
         return _NAMES[given]
