@@ -109,7 +109,7 @@ class Variable:
         """The current value as an Array, cast to the autocast dtype when one is active."""
         target = autocast_dtype()
         if (target is None or not self.autocast or not dtypes.is_floating(self._value.dtype)
-                or target == self._value.dtype.name):
+                or target == dtypes.canonical_name(self._value.dtype)):
             return self._value
         read = self._autocast_reads.get(target)
         if read is None:  # cast once per value and dtype: the same Array until the next assign

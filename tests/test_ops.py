@@ -244,6 +244,28 @@ def test_matmul_packs_a_variables_value_once_whatever_the_left_operand(monkeypat
     assert prepared == [(5, 4)]  # a plain Array may change under it: never kept
 
 
+@pytest.mark.parametrize("op", ["dense", "conv2d"])
+def test_a_variables_bias_is_widened_for_the_epilogue_once(monkeypatch, op):
+    from nbmp.backend import cpu
+    from nbmp.variables import autocast_scope
+
+    widened: list[tuple[int, ...]] = []
+    real = cpu.cast
+    monkeypatch.setattr(cpu, "cast", lambda x, dtype: (widened.append(x.shape) if x.ndim == 1 else None,
+                                                      real(x, dtype))[1])
+    bias = nbmp.Variable(np.array([0.5, -1.0, 2.0], np.float32))
+    with autocast_scope("bfloat16"):  # as inside a mixed_bfloat16 layer's call: the bias reads as bf16
+        read = bias.value
+    widened.clear()
+    x, kernel = (np.ones((2, 4), dtypes.bfloat16), np.ones((4, 3), dtypes.bfloat16)) if op == "dense" else \
+        (np.ones((1, 3, 3, 4), dtypes.bfloat16), np.ones((1, 1, 4, 3), dtypes.bfloat16))
+    run = getattr(ops, op)
+    for b in (read, read, nbmp.asarray(read.numpy()), nbmp.asarray(read.numpy())):
+        got = run(x, kernel, b).numpy().astype(np.float32)
+        assert (got == np.float32(4) + np.array([0.5, -1.0, 2.0], np.float32)).all()
+    assert widened == [(3,)] * 3  # the Variable's value once, a plain Array on every call
+
+
 @pytest.mark.parametrize("frozen", [False, True])
 def test_products_of_zero_depth_give_the_bias_or_zeros(frozen):
     kernel = np.ones((0, 3), np.float16)

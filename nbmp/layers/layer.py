@@ -315,7 +315,8 @@ def _map_arrays(tree: Any, cast_to: str | None) -> Any:
     if isinstance(tree, (np.ndarray, np.generic)):
         tree = asarray(tree)
     if isinstance(tree, Array):
-        if cast_to is not None and dtypes.is_floating(tree.dtype) and tree.dtype.name != cast_to:
+        name = dtypes.canonical_name(tree.dtype)
+        if cast_to is not None and name != cast_to and name in dtypes.FLOATING:
             return tree.astype(cast_to)
         return tree
     if isinstance(tree, dict):

@@ -21,3 +21,10 @@ def cast(x: Any, dtype: Any) -> Array:
     if x.dtype == target:
         return x
     return wrap(backend(x).cast(x._data, target), x)
+
+
+def cast_kept(x: Array, dtype: str) -> Array:
+    """``cast(x, dtype)``, kept on `x` when its values cannot change (a Variable's value, such as
+    a layer's float32 bias read in bf16 and widened again for the kernels' float32 epilogue), so
+    that later calls do not cast it again."""
+    return x._derived(("cast", dtype), lambda: cast(x, dtype))

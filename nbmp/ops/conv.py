@@ -9,7 +9,7 @@ from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.ops._core import as_array, backend, wrap
 from nbmp.ops.activations import FUSABLE, get
-from nbmp.ops.cast import cast
+from nbmp.ops.cast import cast, cast_kept
 
 _KERNEL_DTYPES = ("float16", "bfloat16", "float32", "float64")
 PADDINGS = ("valid", "same")
@@ -85,7 +85,7 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, strides: Any = 1, padding: str
     acc = "float64" if dtype == "float64" else "float32"
     out = dtype if fused is not None or activation is None else acc
     xs, ks = cast(x, dtype), cast(kernel, dtype)
-    bs = None if bias_arr is None else cast(bias_arr, acc)._data
+    bs = None if bias_arr is None else cast_kept(bias_arr, acc)._data
     y = wrap(backend(xs, ks).conv2d(xs._data, ks._data, bs, stride, pads, dilation, groups, fused,
                                     out), xs)
     if fused is None and activation is not None:

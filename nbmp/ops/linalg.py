@@ -12,7 +12,7 @@ from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.ops._core import as_array, backend, wrap
 from nbmp.ops.activations import FUSABLE, softmax
-from nbmp.ops.cast import cast
+from nbmp.ops.cast import cast, cast_kept
 
 _KERNEL_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -110,7 +110,7 @@ def dense(x: Any, kernel: Any, bias: Any = None,
     # An unfused activation gets the accumulator and rounds once after.
     out = dtype if fused is not None or activation is None else acc
     xs, ks = cast(x, dtype), cast(kernel, dtype)
-    bs = None if bias_arr is None else cast(bias_arr, acc)._data
+    bs = None if bias_arr is None else cast_kept(bias_arr, acc)._data
     be = backend(xs, ks)
     y2 = be.dense(_as_rows(xs._data), _weights(be, ks), bs, fused, out)
     y = wrap(y2.reshape(x.shape[:-1] + (kernel.shape[1],)), xs)
