@@ -141,7 +141,8 @@ ITEMS_PER_SLAB = 2
 #: other lets go of it). Measured there, one thread against two in one process, two threads
 #: broke even at about 64x256x256 for fp16 (4M multiply-adds; 16x256x256: 0.71-0.85x), at
 #: 64x784x512 for bf16 on AMX (25M; 64x256x256 ran twice as fast alone), for ``PackedB`` at
-#: about 200K slots (784x512 bf16; 288x32 packed 4x faster alone). Machines that hand work over
+#: about 200K slots (784x512 bf16; 288x32 packed 4x faster alone); convolutions (``conv``
+#: takes the same limits) at 5-10M for fp16, 20-35M for bf16. Machines that hand work over
 #: faster would break even sooner: the AMX and packing limits are set below the break-even.
 SERIAL_MAX = 1 << 22
 SERIAL_MAX_TILES = 1 << 24
