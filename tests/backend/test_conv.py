@@ -33,7 +33,8 @@ def _check(got, x, kernel, out_dtype, bias=None, activation=None, **geometry):
 @st.composite
 def convolutions(draw):
     groups = draw(st.sampled_from([1, 1, 2, 3]))
-    cg = draw(st.sampled_from([1, 2, 3, 5, 8, 12, 16, 17, 32, 33, 64]))  # 32, 64: whole AMX tiles
+    # 24 and up on AMX tiles (32, 64: whole ones); fewer on the float32 path
+    cg = draw(st.sampled_from([1, 2, 3, 5, 8, 12, 16, 17, 23, 24, 32, 33, 64]))
     fg = draw(st.integers(1, 20))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -163,6 +164,27 @@ def test_conv2d_bf16_whole_tiles_of_channels(monkeypatch, out, slab_bytes, strid
     _check(got, x, kernel, out, bias, "gelu", strides=strides, padding=padding, dilation=dilation, groups=1)
     on_tiles = cpu_conv._share_of_conv_tiles in shares
     assert on_tiles == (amx.available() and bf16_path == "default")
+
+
+@pytest.mark.parametrize("channels", [cpu_conv.TILE_MIN_CHANNELS - 1, cpu_conv.TILE_MIN_CHANNELS])
+def test_conv2d_bf16_with_few_channels_skips_the_tiles(monkeypatch, channels):
+    """AMX's implicit im2col pads k = 3 x 3 x channels to whole tiles: below TILE_MIN_CHANNELS a
+    bf16 convolution runs on the float32 path instead (a first layer: 1 or 3 channels)."""
+    from nbmp.backend.cpu import gemm
+
+    shares = []
+    parallel = cpu_conv.threads.parallel
+    monkeypatch.setattr(cpu_conv.threads, "parallel",
+                        lambda share, *args, **kw: (shares.append(share), parallel(share, *args, **kw)))
+    rng = np.random.default_rng(6)
+    bf16 = dtypes.bfloat16
+    x = rng.standard_normal((2, 6, 7, channels)).astype(bf16)
+    kernel = rng.standard_normal((3, 3, channels, 5)).astype(bf16)
+    got = backend_conv2d(x, kernel, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, None, np.float32)
+    _check(got, x, kernel, "float32", strides=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
+    on_tiles = gemm._thread_tiles in shares
+    assert on_tiles == (amx.available() and channels >= cpu_conv.TILE_MIN_CHANNELS)
+    assert on_tiles != (cpu_conv._share_of_conv in shares)
 
 
 @pytest.mark.parametrize("dtype, channels", [("float16", 8), ("bfloat16", 64)])

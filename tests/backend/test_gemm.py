@@ -84,7 +84,9 @@ def test_gemm_edge_values(dtype, special, shape, seed):
 
 @pytest.mark.parametrize("dtype", INPUTS)
 @pytest.mark.parametrize("activation", [None, "linear", "relu", "sigmoid", "tanh", "gelu"])
-@pytest.mark.parametrize("shape", [(7, 5, 9), (50, 300, 70), (130, 260, 40)])
+# 9, 70, 40, 37 columns: the epilogue's vectors of 16 and the rest one by one; 1100 deep: over
+# several blocks of k, the last adding the partial sums
+@pytest.mark.parametrize("shape", [(7, 5, 9), (50, 300, 70), (130, 260, 40), (20, 1100, 37)])
 def test_fused_bias_and_activation(dtype, activation, shape):
     rng = np.random.default_rng(1)
     m, k, n = shape

@@ -99,9 +99,9 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-18/simd-7/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-19/simd-7/halfbits-1/spin-3/amx-1"
 _PARTS = (simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION, amx.KERNEL_VERSION)
-if KERNEL_VERSION != "/".join(("gemm-18", *_PARTS)):
+if KERNEL_VERSION != "/".join(("gemm-19", *_PARTS)):
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin/amx versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {', '.join(map(repr, _PARTS))}"
@@ -630,30 +630,33 @@ def _update(tile, acc, add_acc, out16, out_kind, i, j, mr, nr, ldc, bias, act):
 
     ``tile`` is a kernel result (row stride NR); element ``(i, j)`` of ``acc``
     (float32) and ``out16`` (half bits) is at ``i * ldc + j``; ``out_kind``
-    picks the target. Full-width rows go in vectors where the conversion and
-    activation have vector forms; the rest element by element.
+    picks the target. Rows go in vectors of WIDTH lanes where the conversion and
+    activation have vector forms, the last ``nr % WIDTH`` columns (or all, otherwise)
+    element by element. (Whole rows only in vectors left a tile of fewer than NR columns,
+    a layer of 32 filters, to the element path: 3.5x slower for a first convolution.)
     """
-    vectors = nr == NR and act <= 1 and (out_kind != _F16 or HARDWARE_F16)
+    vectors = act <= 1 and (out_kind != _F16 or HARDWARE_F16)
     has_bias = bias.size > 0
     for r in range(mr):
         row = (i + r) * ldc + j
-        if vectors:  # written out here: the arrays passed to an inlined helper, under these
-            # branches, made Numba count references to them on every row (10x slower)
-            v = vload(tile, r * NR, NR)
+        done = 0
+        while vectors and done + WIDTH <= nr:  # written out here: the arrays passed to an inlined
+            # helper, under these branches, made Numba count references to them on every row
+            v = vload(tile, r * NR + done)
             if add_acc:
-                v = vadd(v, vload(acc, row, NR))
+                v = vadd(v, vload(acc, row + done))
             if has_bias:
-                v = vadd(v, vload(bias, j, NR))
+                v = vadd(v, vload(bias, j + done))
             if act == 1:
-                v = vmax(v, vzero(NR))
+                v = vmax(v, vzero())
             if out_kind == _F32:
-                vstore(acc, row, v)
+                vstore(acc, row + done, v)
             elif out_kind == _F16:
-                _store_f16(out16, row, v)
+                _store_f16(out16, row + done, v)
             else:
-                vstore_bf16(out16, row, v)
-            continue
-        for c in range(nr):
+                vstore_bf16(out16, row + done, v)
+            done += WIDTH
+        for c in range(done, nr):
             v = tile[r * NR + c]
             if add_acc:
                 v += acc[row + c]
