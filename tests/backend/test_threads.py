@@ -120,7 +120,12 @@ def test_a_share_slower_than_the_spin_and_a_pool_gone_to_sleep():
     assert _products_are_right()
 
 
-def test_share_0_starts_the_other_shares_and_the_pool_does_if_it_does_not():
+def test_share_0_starts_the_other_shares_and_the_pool_does_if_it_does_not(monkeypatch):
+    # a worker asleep when the call begins is posted its share at once (share 0 cannot wake it):
+    # the pool's threads spin long after each call here, so that none falls asleep in between
+    threads.parallel(lambda th, nthreads, go: None, nthreads=2)
+    monkeypatch.setattr(threads._pool, "rounds", 100 * threads._pool.rounds)
+
     def run(starts: bool) -> bool:
         """Whether share 1 began while share 0 was still running."""
         began = threading.Event()
