@@ -43,6 +43,10 @@ then what is left of the others': a thread slowed down (its core busy with anoth
 which on a shared virtual machine halved a CPU's AMX speed for tenths of a second at a time)
 or started late does less, rather than all waiting for it.
 
+Small calls do not come here at all: a kernel call with less work than its limit runs in the
+calling thread (``gemm.thread_count``; on the 2-core virtual machine measured, a 64x256x256 bf16
+product ran twice as fast alone as on two threads, and two broke even at 64x784x512).
+
 Any number of Python threads may call nbmp at once:
 a call that finds the pool busy runs all its shares in its own thread. A forked child gets a
 fresh pool. The thread count is ``NUMBA_NUM_THREADS`` (default: the number of CPUs),
