@@ -62,13 +62,10 @@ def canonical_name(dtype: Any) -> str:
         return _CANONICAL[dtype]
     except (KeyError, TypeError):  # not one of those spellings, or unhashable
         pass
-    given = dtype if isinstance(dtype, np.dtype) else getattr(dtype, "dtype", None)
+    given = getattr(dtype, "dtype", None)  # arrays, Arrays, Variables
     if isinstance(given, np.dtype) and given in _NAMES:
         return _NAMES[given]
-    if isinstance(dtype, str):
-        name = _ALIASES.get(dtype, dtype)
-        if name in SUPPORTED:
-            return name
+    if isinstance(dtype, str):  # every name and alias is in _CANONICAL
         raise ValueError(
             f"Unknown dtype {dtype!r}. Valid: {', '.join(SUPPORTED)}. "
             f"Received: dtype={dtype!r} (of type str)"

@@ -58,7 +58,7 @@ def matmul(a: Any, b: Any, out_dtype: Any = None) -> Array:
     if in_dtype not in _KERNEL_DTYPES:  # integers: NumPy does them exactly
         return cast(wrap(np.matmul(a._data, b._data), (a, b)), out)
     be = backend(a, b)
-    if b.ndim == 2 and b._is_frozen and hasattr(be, "prepare_weights"):  # x @ a Variable's value
+    if b.ndim == 2 and _keeps_weights(be, b):  # x @ a Variable's value
         rows = be.dense(_as_rows(a._data), _weights(be, b), None, None, out)
         return wrap(rows.reshape(a.shape[:-1] + b.shape[1:]), (a, b))
     return wrap(be.matmul(a._data, b._data, out), (a, b))
@@ -69,12 +69,17 @@ def _as_rows(x: Any) -> Any:
     return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
 
 
+def _keeps_weights(be: Any, kernel: Array) -> bool:
+    """Whether `kernel` is prepared for `be`'s kernels once and kept (see ``_weights``)."""
+    return hasattr(be, "prepare_weights") and kernel._is_frozen
+
+
 def _weights(be: Any, kernel: Array) -> Any:
     """`kernel`'s data as the backend's kernels take it: prepared once (packed for the CPU's
     GEMM) and kept on the Array when its values cannot change (a Variable's value); any other
     goes as it is (preparing it on every call costs more than the kernel's own packing, which
     packs only what each thread reads)."""
-    if hasattr(be, "prepare_weights") and kernel._is_frozen:
+    if _keeps_weights(be, kernel):
         return kernel._derived(("dense weights", be.__name__), lambda: be.prepare_weights(kernel._data))
     return kernel._data
 

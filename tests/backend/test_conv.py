@@ -30,6 +30,16 @@ def _check(got, x, kernel, out_dtype, bias=None, activation=None, **geometry):
     testing.assert_within_bound(got, exact, bound, "conv2d", dtype=out_dtype)
 
 
+@pytest.fixture
+def shares(monkeypatch):
+    """The share functions the kernels' parallel calls run, in order, until the test ends."""
+    called = []
+    parallel = cpu_conv.threads.parallel
+    monkeypatch.setattr(cpu_conv.threads, "parallel",
+                        lambda share, *args, **kw: (called.append(share), parallel(share, *args, **kw)))
+    return called
+
+
 @st.composite
 def convolutions(draw):
     groups = draw(st.sampled_from([1, 1, 2, 3]))
@@ -146,15 +156,11 @@ def test_conv2d_bands_and_threads(monkeypatch, slab_bytes, dtype, bf16_path, eve
     ((2, 3), ((0, 2), (1, 0)), (1, 2)),
 ])
 def test_conv2d_bf16_whole_tiles_of_channels(monkeypatch, out, slab_bytes, strides, padding, dilation,
-                                             bf16_path, every_call_threaded):
+                                             bf16_path, every_call_threaded, shares):
     """64 channels: on AMX, the slab read in place as tiles of 16 pixels. Rows of 37 (or 12)
     pixels: three (one) tiles, the last mostly past the row's end; odd counts of tiles in a
     band, several groups of them; 100 filters: a whole panel, then one of 36 (a partial half)."""
     monkeypatch.setattr(cpu_conv, "SLAB_BYTES", slab_bytes)
-    shares = []
-    parallel = cpu_conv.threads.parallel
-    monkeypatch.setattr(cpu_conv.threads, "parallel",
-                        lambda share, *args, **kw: (shares.append(share), parallel(share, *args, **kw)))
     rng = np.random.default_rng(4)
     bf16 = dtypes.bfloat16
     x = rng.standard_normal((3, 7, 37, 64)).astype(bf16)
@@ -167,15 +173,11 @@ def test_conv2d_bf16_whole_tiles_of_channels(monkeypatch, out, slab_bytes, strid
 
 
 @pytest.mark.parametrize("channels", [cpu_conv.TILE_MIN_CHANNELS - 1, cpu_conv.TILE_MIN_CHANNELS])
-def test_conv2d_bf16_with_few_channels_skips_the_tiles(monkeypatch, channels):
+def test_conv2d_bf16_with_few_channels_skips_the_tiles(channels, shares):
     """AMX's implicit im2col pads k = 3 x 3 x channels to whole tiles: below TILE_MIN_CHANNELS a
     bf16 convolution runs on the float32 path instead (a first layer: 1 or 3 channels)."""
     from nbmp.backend.cpu import gemm
 
-    shares = []
-    parallel = cpu_conv.threads.parallel
-    monkeypatch.setattr(cpu_conv.threads, "parallel",
-                        lambda share, *args, **kw: (shares.append(share), parallel(share, *args, **kw)))
     rng = np.random.default_rng(6)
     bf16 = dtypes.bfloat16
     x = rng.standard_normal((2, 6, 7, channels)).astype(bf16)
