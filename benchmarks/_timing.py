@@ -127,8 +127,9 @@ def settings_line(args: argparse.Namespace) -> str:
 
 def rates_heading(args: argparse.Namespace) -> str:
     """The line above a table of rates: which statistic it shows."""
+    paired = ", the median of each round's own ratio" if args.rounds > 1 and args.stat == "median" else ""
     return (f"GFLOP/s ({args.stat} of each block{_of_rounds(args)}; "
-            "ratios are nbmp's speed over the other column's)")
+            f"ratios are nbmp's speed over the other column's{paired})")
 
 
 def merge_rounds(rounds: Sequence[Sequence[Any]], stat: str) -> list[Any]:
@@ -163,6 +164,38 @@ def merge_rounds(rounds: Sequence[Sequence[Any]], stat: str) -> list[Any]:
                 values[f.name] = column[0]
         merged.append(replace(first, **values))
     return merged
+
+
+class Rounds:
+    """Several passes over one table: ``rows`` merged as by ``merge_rounds``, and ``ratio``.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class R:
+    ...     mine: float | None
+    ...     theirs: float | None
+    >>> t = Rounds([[R(1.0, 2.0)], [R(3.0, 1.0)], [R(2.0, 4.0)]], "median")
+    >>> t.rows, t.ratio(0, "mine", "theirs")  # rounds' ratios 0.5, 3 and 0.5; medians 2 and 2
+    ([R(mine=2.0, theirs=2.0)], '0.50x')
+    >>> Rounds(t.rounds, "best").ratio(0, "mine", "theirs")
+    '0.75x'
+    """
+
+    def __init__(self, rounds: Sequence[Sequence[Any]], stat: str) -> None:
+        self.rounds, self.stat = [list(r) for r in rounds], stat
+        self.rows = merge_rounds(self.rounds, stat)
+
+    def ratio(self, index: int, num: str, den: str) -> str:
+        """Row ``index``'s ``num / den`` as ``"1.23x"``. With ``stat == "median"`` it is the median
+        over the rounds of each round's own ratio: the two blocks of a round ran seconds apart,
+        so a change of the machine's speed between rounds (a shared virtual machine's slow and
+        fast spells) cancels out of it. With ``"best"``, the best rate over the best rate."""
+        if self.stat == "best":
+            row = self.rows[index]
+            return fmt_ratio(getattr(row, num), getattr(row, den))
+        pairs = ((getattr(r[index], num), getattr(r[index], den)) for r in self.rounds)
+        ratios = [n / d for n, d in pairs if n is not None and d]
+        return f"{statistics.median(ratios):.2f}x" if ratios else "-"
 
 
 # --- correctness --------------------------------------------------------------------------

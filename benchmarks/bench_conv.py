@@ -173,16 +173,17 @@ def main(argv: list[str] | None = None) -> None:
         return [row for case in cases
                 for row in run_case(timer, nbmp, torch, case, args.dtypes, first_calls, notes)]
 
-    rows = _timing.merge_rounds([one_round() for _ in range(args.rounds)], args.stat)
+    rounds = _timing.Rounds([one_round() for _ in range(args.rounds)], args.stat)
 
     print(f"\n{_timing.rates_heading(args)}")
-    fr, ratio = _timing.fmt_rate, _timing.fmt_ratio
+    fr, ratio = _timing.fmt_rate, rounds.ratio
     _timing.print_table(
         ["case (NxHxW Cin->Cout k)", "dtype", "nbmp", "torch f32", "torch bf16", "np im2col",
          "nbmp/torch-f32", "nbmp/torch-bf16", "nbmp/im2col", "check"],
         [[str(r.case), r.dtype, fr(r.nbmp), fr(r.torch_f32), fr(r.torch_bf16), fr(r.im2col),
-          ratio(r.nbmp, r.torch_f32), ratio(r.nbmp, r.torch_bf16), ratio(r.nbmp, r.im2col), r.check]
-         for r in rows], left=2)
+          ratio(i, "nbmp", "torch_f32"), ratio(i, "nbmp", "torch_bf16"), ratio(i, "nbmp", "im2col"),
+          r.check]
+         for i, r in enumerate(rounds.rows)], left=2)
     if torch is None:
         print(f"  {torch_line}")
 

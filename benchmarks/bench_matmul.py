@@ -203,15 +203,14 @@ def main(argv: list[str] | None = None) -> None:
     def one_round() -> list[Row]:
         return [row for shape in shapes for row in run_shape(bench, nbmp, gemm, shape, args.dtypes)]
 
-    rows = _timing.merge_rounds([one_round() for _ in range(args.rounds)], args.stat)
+    rounds = _timing.Rounds([one_round() for _ in range(args.rounds)], args.stat)
 
     print(f"\n{_timing.rates_heading(args)}")
     table = [[f"{r.shape[0]}x{r.shape[1]}x{r.shape[2]}", r.op, r.dtype,
               _timing.fmt_rate(r.f32), _timing.fmt_rate(r.nbmp), _timing.fmt_rate(r.upcast),
-              _timing.fmt_rate(r.torch),
-              _timing.fmt_ratio(r.nbmp, r.f32), _timing.fmt_ratio(r.nbmp, r.upcast),
-              _timing.fmt_ratio(r.nbmp, r.torch), r.check]
-             for r in rows]
+              _timing.fmt_rate(r.torch), rounds.ratio(i, "nbmp", "f32"),
+              rounds.ratio(i, "nbmp", "upcast"), rounds.ratio(i, "nbmp", "torch"), r.check]
+             for i, r in enumerate(rounds.rows)]
     _timing.print_table(["M x K x N", "op", "dtype", "sgemm f32", "nbmp", "np upcast", "torch bf16",
                          "nbmp/sgemm", "nbmp/upcast", "nbmp/torch", "check"], table, left=3)
     print("dense rows: relu(x @ kernel + bias) on every side (sgemm f32 = float32 matmul plus the "
