@@ -217,7 +217,8 @@ class Layer:
         if args:
             args = (_as_input(args[0]),) + args[1:]
         first = args[0] if args else next(iter(kwargs.values()), None)
-        with self._resolving_policy(first):
+        before = self._resolve_policy(first)
+        try:
             cast_to = self._input_cast_dtype()
             args = _map_arrays(args, cast_to)
             kwargs = _map_arrays(kwargs, cast_to)
@@ -228,11 +229,15 @@ class Layer:
                 self.input_spec.check(self.name, input_shape)
             with self._autocast():
                 outputs = self.call(*args, **kwargs)
+        except BaseException:
+            if not self.built:  # a policy inferred by a failed first call is forgotten
+                self._dtype_policy, self._inferred_compute_dtype = before
+            raise
         return _map_arrays(outputs, None)
 
-    @contextlib.contextmanager
-    def _resolving_policy(self, first: Any) -> Iterator[None]:
-        """Infer the compute dtype from the first input; undo it if the first call fails."""
+    def _resolve_policy(self, first: Any) -> tuple[DTypePolicy, str | None]:
+        """Infer the compute dtype from the first input, if the policy says so; returns the
+        policy state before, for ``__call__`` to restore if the layer's first call fails."""
         before = (self._dtype_policy, self._inferred_compute_dtype)
         policy = self._dtype_policy
         if policy.compute_dtype is None:
@@ -241,12 +246,7 @@ class Layer:
                 self._dtype_policy = DTypePolicy(found or floatx())
             else:  # "infer_float32_vars": follows each call's input
                 self._inferred_compute_dtype = found or "float32"
-        try:
-            yield
-        except BaseException:
-            if not self.built:
-                self._dtype_policy, self._inferred_compute_dtype = before
-            raise
+        return before
 
     def _input_cast_dtype(self) -> str | None:
         compute = self.compute_dtype
