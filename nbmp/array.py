@@ -47,6 +47,8 @@ class Array:
             raise TypeError(f"Array wraps a NumPy array (or a CuPy array on 'cuda'); use "
                             f"nbmp.asarray(). Received: {type(data)} for device {device!r}")
         dtypes.canonical_name(data.dtype)  # rejects unsupported dtypes with a clear error
+        if not data.dtype.isnative:  # big-endian data on a little-endian CPU: the kernels need native
+            data = data.astype(data.dtype.newbyteorder("="))
         view = data.view()
         if isinstance(view, np.ndarray):
             view.flags.writeable = False

@@ -188,6 +188,18 @@ def test_activations_compute_in_float32_and_keep_dtype(dtype):
         np.testing.assert_array_equal(got.numpy().astype(np.float64), exact.astype(np.float64))
 
 
+@pytest.mark.parametrize("dtype", ["float32", *HALF])
+def test_gelu_keeps_its_relative_accuracy_far_left(dtype):
+    # 0.5 * x * (1 + erf(x / sqrt 2)) cancels to 0 in float32 from about x = -6 on; erfc does not
+    x = np.array([-5.5, -6.0, -8.0, -10.0])
+    exact = np.array([0.5 * v * math.erfc(-v / math.sqrt(2)) for v in x])
+    xs = nbmp.asarray(x, dtype=dtype)
+    fused = ops.dense(ops.reshape(xs, (4, 1)), nbmp.asarray([[1.0]], dtype=dtype), activation="gelu")
+    tolerance = {"float32": (1e-5, 0), "float16": (2.0**-11, 2.0**-24), "bfloat16": (2.0**-8, 0)}[dtype]
+    for got in (ops.gelu(xs), ops.reshape(fused, (4,))):
+        np.testing.assert_allclose(got.numpy().astype(np.float64), exact, *tolerance)
+
+
 def test_softmax_is_stable_and_sums_to_one():
     x = nbmp.asarray([[1000.0, 1000.0, -np.inf]], dtype="float16")
     got = ops.softmax(x)
@@ -290,3 +302,77 @@ def test_dense_prepares_a_variables_weights_once_and_a_plain_arrays_never(monkey
     plain = nbmp.asarray(np.ones((3, 5), np.float16))
     assert ops.dense(x, plain).numpy().tolist() == [[3.0] * 5] * 2
     assert prepared == [(3, 4)]  # the kernel packs a plain Array's columns itself
+
+
+def test_integer_vector_products_are_arrays():
+    assert ops.matmul(np.array([1, 2], np.int32), np.array([3, 4], np.int32)).tolist() == 11
+    assert ops.matmul(np.array([True, False]), np.array([True, True])).tolist() is True
+
+
+@pytest.mark.parametrize("dtype", ["float32", *HALF])
+def test_matmul_of_a_variables_value_to_float64(dtype):
+    w = nbmp.Variable(np.arange(12.0).reshape(4, 3), dtype=dtype)
+    x = nbmp.asarray(np.ones((2, 4)), dtype=dtype)
+    got = ops.matmul(x, w.value, out_dtype="float64")
+    assert got.dtype == np.float64 and got.numpy().tolist() == [[18.0, 22.0, 26.0]] * 2
+
+
+def test_reductions_of_integers_and_booleans_keep_numpys_result_dtype():
+    assert ops.sum(np.full(200, 1, np.int8)).tolist() == 200
+    assert ops.sum(np.array([True, True, False])).tolist() == 2
+    assert ops.mean(np.array([1, 2], np.int32)).tolist() == 1.5
+    assert ops.max(np.array([True, False])).tolist() is True
+
+
+def test_reductions_and_moments_take_a_list_of_axes():
+    x = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    assert ops.sum(x, axis=[0, 1]).tolist() == 15.0
+    mean, variance = ops.moments(x, axes=[0, 1])
+    assert mean.tolist() == 2.5 and variance.tolist() == pytest.approx(35 / 12)
+
+
+def test_normalize_needs_a_floating_input():
+    with pytest.raises(TypeError, match="floating.*int32"):
+        ops.normalize(np.array([1, 2, 3], np.int32), 1.5, 1.0)
+
+
+def test_conv2d_rejects_a_kernel_without_height_or_width():
+    with pytest.raises(ValueError, match=r"kernel.shape=\(0, 1, 2, 1\)"):
+        ops.conv2d(np.ones((1, 4, 4, 2), np.float32), np.ones((0, 1, 2, 1), np.float32))
+
+
+@pytest.mark.parametrize("pool", [ops.max_pool2d, ops.avg_pool2d])
+def test_pooling_sizes_each_axis_on_its_own(pool):
+    assert pool(np.ones((1, 7, 3, 2), np.float32), 5).shape == (1, 1, 0, 2)  # as conv2d's rule
+    assert pool(np.ones((1, 0, 4, 2), np.float16), 2, padding="same").shape == (1, 0, 2, 2)
+
+
+def test_softmax_of_nothing_is_empty():
+    assert ops.softmax(np.ones((2, 0), np.float32)).shape == (2, 0)
+    got = ops.dense(np.ones((2, 3), np.float16), np.ones((3, 0), np.float16), activation="softmax")
+    assert got.shape == (2, 0) and got.dtype == np.float16
+
+
+def test_big_endian_arrays_are_read_in_native_order():
+    data = np.arange(4, dtype=">f4").reshape(2, 2)
+    x = nbmp.asarray(data)
+    assert x.dtype == np.float32 and x.dtype.isnative
+    assert ops.add(data, 1).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert ops.matmul(data, data).tolist() == [[2.0, 3.0], [6.0, 11.0]]
+
+
+def test_cast_rounds_python_numbers_once():
+    # 1 + 2**-11 + 2**-30 is above fp16's halfway point; through float32 it would be the tie
+    value = 1 + 2.0**-11 + 2.0**-30
+    assert ops.cast([value], "float16").tolist() == [1 + 2.0**-10]
+    assert ops.cast(value, "float16").tolist() == 1 + 2.0**-10
+
+
+def test_integer_arguments_may_be_numpy_integers():
+    x = np.ones((1, 4, 4, 2), np.float32)
+    got = ops.conv2d(x, np.ones((3, 3, 1, 2), np.float32), strides=np.int64(1), groups=np.int64(2))
+    assert got.shape == (1, 2, 2, 2)
+    assert ops.max_pool2d(x, np.int32(2)).shape == (1, 2, 2, 2)
+    assert ops.reshape(x, np.int64(-1)).shape == (32,)
+    with pytest.raises(TypeError, match="sequence of ints"):
+        ops.reshape(x, (2.5, 2))

@@ -21,7 +21,7 @@ import numpy as np
 __all__ = ["ACTIVATIONS", "activation", "matmul", "dense", "conv2d", "im2col", "conv_output_size"]
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "gelu")
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 
 def activation(y: np.ndarray, name: str | None) -> np.ndarray:
@@ -34,8 +34,8 @@ def activation(y: np.ndarray, name: str | None) -> np.ndarray:
         return 1 / (1 + np.exp(-y))
     if name == "tanh":
         return np.tanh(y)
-    if name == "gelu":  # exact gelu, x * Phi(x)
-        return (0.5 * y * (1 + _erf(y.astype(np.float64) / math.sqrt(2)))).astype(y.dtype)
+    if name == "gelu":  # exact gelu, x * Phi(x), with erfc (1 + erf cancels for negative x)
+        return (0.5 * y * _erfc(y.astype(np.float64) / -math.sqrt(2))).astype(y.dtype)
     raise ValueError(f"Unknown activation {name!r}. Valid: {', '.join(ACTIVATIONS)}")
 
 

@@ -59,6 +59,8 @@ def softmax(x: Any, axis: int = -1) -> Array:
     x = as_array(x)
     if not dtypes.is_floating(x.dtype):
         raise TypeError(f"softmax needs a floating input. Received dtype {x.dtype.name}")
+    if x.size == 0:  # nothing to normalise (and no maximum to subtract)
+        return x
     be, mod = backend(x), xp(x)
     work = be.cast(x._data, work_dtype(x.dtype))
     with np.errstate(all="ignore"):

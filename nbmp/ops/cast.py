@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nbmp import dtypes
-from nbmp.array import Array
+from nbmp.array import Array, asarray
 from nbmp.ops._core import as_array, backend, wrap
 
 
@@ -16,6 +16,8 @@ def cast(x: Any, dtype: Any) -> Array:
     >>> nbmp.ops.cast([1.0, 2049.0, 65520.0, 1e-8], "float16").tolist()
     [1.0, 2048.0, inf, 0.0]
     """
+    if isinstance(x, (list, tuple, bool, int, float)):  # Python numbers: rounded once, to dtype
+        return asarray(x, dtype=dtype)
     x = as_array(x)
     target = dtypes.as_numpy(dtype)
     if x.dtype == target:

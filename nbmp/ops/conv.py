@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -15,17 +16,22 @@ _KERNEL_DTYPES = ("float16", "bfloat16", "float32", "float64")
 PADDINGS = ("valid", "same")
 
 
+def _is_int(value: Any) -> bool:
+    """Python and NumPy integers, not booleans."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def pair(value: Any, name: str) -> tuple[int, int]:
-    """``(v, v)`` from an int, or a validated pair of positive ints."""
-    items = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    """``(v, v)`` from an int, or a validated pair of positive ints (NumPy integers too)."""
+    items = (value, value) if _is_int(value) else value
     error = ValueError(f"{name} must be a positive int or a pair of them. Received: {name}={value!r}")
     try:
         first, second = items
     except (TypeError, ValueError):
         raise error from None
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (first, second)):
+    if not all(_is_int(v) and v > 0 for v in (first, second)):
         raise error
-    return first, second
+    return int(first), int(second)
 
 
 def same_padding(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -55,9 +61,13 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, strides: Any = 1, padding: str
     if kernel.ndim != 4:
         raise ValueError(f"conv2d: kernel must be 4-D HWIO (height, width, in, out). "
                          f"Received shape {kernel.shape}")
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+    if not _is_int(groups) or groups < 1:
         raise ValueError(f"conv2d: groups must be a positive int. Received: groups={groups!r}")
+    groups = int(groups)
     kh, kw, cin, filters = kernel.shape
+    if kh == 0 or kw == 0:
+        raise ValueError(f"conv2d: the kernel's height and width must be at least 1. Received "
+                         f"kernel.shape={kernel.shape}")
     channels = x.shape[3]
     if channels % groups or filters % groups or cin * groups != channels:
         raise ValueError(

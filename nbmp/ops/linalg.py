@@ -56,7 +56,7 @@ def matmul(a: Any, b: Any, out_dtype: Any = None) -> Array:
     out = _check_out_dtype(out_dtype) if out_dtype is not None else in_dtype
     a, b = cast(a, in_dtype), cast(b, in_dtype)
     if in_dtype not in _KERNEL_DTYPES:  # integers: NumPy does them exactly
-        return cast(wrap(np.matmul(a._data, b._data), (a, b)), out)
+        return cast(wrap(np.asarray(np.matmul(a._data, b._data)), (a, b)), out)
     be = backend(a, b)
     if b.ndim == 2 and _keeps_weights(be, b):  # x @ a Variable's value
         rows = be.dense(_as_rows(a._data), _weights(be, b), None, None, out)

@@ -10,7 +10,7 @@ from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.ops._core import as_array, backend, is_weak_scalar, work_dtype, wrap, xp
 
-Axes = int | tuple[int, ...]
+Axes = int | tuple[int, ...] | list[int]
 
 
 def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
@@ -21,9 +21,9 @@ def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
     >>> m.tolist(), v.tolist(), m.dtype
     (2.0, 1.0, dtype('float32'))
     """
-    x = as_array(x)
-    if not dtypes.is_floating(x.dtype):
-        raise TypeError(f"moments needs a floating input. Received dtype {x.dtype.name}")
+    x = _floating(x, "moments")
+    if isinstance(axes, list):
+        axes = tuple(axes)
     mod = xp(x)
     data = backend(x).cast(x._data, work_dtype(x.dtype))
     mean = mod.mean(data, axis=axes, keepdims=True)
@@ -37,7 +37,7 @@ def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any =
               epsilon: float = 1e-3) -> Array:
     """``(x - mean) / sqrt(variance + epsilon) * scale + offset`` in float32, rounded once to
     x's dtype. Statistics and parameters broadcast against `x`."""
-    x = as_array(x)
+    x = _floating(x, "normalize")
     be, mod = backend(x), xp(x)
     work = work_dtype(x.dtype)
 
@@ -55,3 +55,11 @@ def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any =
         if offset is not None:
             y = y + f(offset)
     return wrap(be.cast(y, x.dtype), x)
+
+
+def _floating(x: Any, op: str) -> Array:
+    """`x` as an Array, which must be floating (statistics of integers would be truncated)."""
+    x = as_array(x)
+    if not dtypes.is_floating(x.dtype):
+        raise TypeError(f"{op} needs a floating input. Received dtype {x.dtype.name}")
+    return x

@@ -17,14 +17,22 @@ def _windows(mod: ModuleType, data: Any, pool: tuple[int, int], strides: tuple[i
              padding: str, fill: float) -> Any:
     """(N, OH, OW, C, ph, pw) windows of NHWC `data`, padded with `fill` for "same"; `mod` is
     the array module (NumPy or CuPy)."""
+    sizes = [_output_size(data.shape[1 + a], pool[a], strides[a], padding) for a in (0, 1)]
+    if 0 in sizes:
+        return mod.empty((data.shape[0], *sizes, data.shape[3]) + pool, data.dtype)
     if padding == "same":
         pads = (same_padding(data.shape[1], pool[0], strides[0], 1),
                 same_padding(data.shape[2], pool[1], strides[1], 1))
         data = mod.pad(data, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
-    if data.shape[1] < pool[0] or data.shape[2] < pool[1]:
-        return mod.empty((data.shape[0], 0, 0, data.shape[3]) + pool, data.dtype)
     views = mod.lib.stride_tricks.sliding_window_view(data, pool, axis=(1, 2))
     return views[:, ::strides[0], ::strides[1]]
+
+
+def _output_size(size: int, pool: int, stride: int, padding: str) -> int:
+    """Windows along an axis of `size`: ``ceil(size / stride)`` for "same", else whole windows."""
+    if padding == "same":
+        return -(-size // stride)
+    return (size - pool) // stride + 1 if size >= pool else 0
 
 
 def _check(x: Array, pool_size: Any, strides: Any, padding: str, what: str

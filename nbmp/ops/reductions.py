@@ -12,14 +12,19 @@ from nbmp.ops._core import as_array, backend, work_dtype, wrap, xp
 Axis = int | tuple[int, ...] | None
 
 
-def _reduce(fn_name: str, x: Any, axis: Axis, keepdims: bool) -> Array:
+def _reduce(fn_name: str, x: Any, axis: Axis | list[int], keepdims: bool) -> Array:
+    """``fn_name`` over `axis`: 16-bit floats in float32, rounded once back to their dtype;
+    other dtypes give NumPy's result dtype (the sum of int8 values is an int64, a mean of ints
+    a float64)."""
     x = as_array(x)
     be, mod = backend(x), xp(x)
     work = work_dtype(x.dtype)
     data = x._data if x.dtype == work else be.cast(x._data, work)
+    if isinstance(axis, list):
+        axis = tuple(axis)
     with np.errstate(all="ignore"):
         y = mod.asarray(getattr(mod, fn_name)(data, axis=axis, keepdims=keepdims))
-    return wrap(be.cast(y, x.dtype) if y.dtype != x.dtype else y, x)
+    return wrap(be.cast(y, x.dtype) if work != x.dtype else y, x)
 
 
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001

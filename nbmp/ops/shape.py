@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,14 +10,23 @@ from nbmp.array import Array
 from nbmp.ops._core import as_array, wrap, xp
 
 
-def reshape(x: Any, shape: Sequence[int]) -> Array:
-    """`x` with a new shape (``-1`` infers one dimension)."""
+def reshape(x: Any, shape: int | Sequence[int]) -> Array:
+    """`x` with a new shape, a sequence of ints or one int (``-1`` infers one dimension)."""
     x = as_array(x)
+    dims = _dims(shape)
     try:
-        return wrap(x._data.reshape(tuple(shape)), x)
+        return wrap(x._data.reshape(dims), x)
     except ValueError:
         raise ValueError(f"Cannot reshape an array of shape {x.shape} ({x.size} elements) "
-                         f"into shape {tuple(shape)}") from None
+                         f"into shape {dims}") from None
+
+
+def _dims(shape: Any) -> tuple[int, ...]:
+    """`shape` (an int or a sequence of them, NumPy integers too) as a tuple of ints."""
+    dims = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in dims):
+        raise TypeError(f"A shape must be an int or a sequence of ints. Received: {shape!r}")
+    return tuple(int(d) for d in dims)
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Array:

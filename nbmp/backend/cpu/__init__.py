@@ -2,8 +2,9 @@
 
 Every function takes NumPy arrays and returns a new NumPy array in `out_dtype`, rounded once.
 float16, bfloat16 and float32 inputs run on the Numba kernels (``gemm``, ``conv``, ``cast``),
-accumulating in float32; float64 inputs accumulate in float64 (``reference``), as do the
-rare output dtypes the kernels do not write (float64 results of 16-bit inputs).
+accumulating in float32; float64 inputs accumulate in float64 (``reference``). The rare
+output dtype the kernels do not write, float64 from 16/32-bit inputs, is accumulated in float32
+by ``reference`` too and widened exactly.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def dense(x: np.ndarray, kernel: np.ndarray | gemm.PackedB, bias: np.ndarray | N
     """
     if _on_kernels(x, kernel, out_dtype=out_dtype):
         return gemm.gemm(x, kernel, dtypes.as_numpy(out_dtype), bias, activation_name)
+    if isinstance(kernel, gemm.PackedB):  # prepared weights, asked for another output dtype
+        kernel = kernel.source
     return cast(reference.dense(_acc(x), _acc(kernel), bias, activation_name, _acc(x).dtype),
                 out_dtype)
 

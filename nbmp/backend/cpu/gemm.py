@@ -99,9 +99,9 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-19/simd-7/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-20/simd-7/halfbits-1/spin-3/amx-1"
 _PARTS = (simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION, amx.KERNEL_VERSION)
-if KERNEL_VERSION != "/".join(("gemm-19", *_PARTS)):
+if KERNEL_VERSION != "/".join(("gemm-20", *_PARTS)):
     raise RuntimeError(
         f"nbmp.backend.cpu.gemm was built against other simd/halfbits/spin/amx versions: update "
         f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to {', '.join(map(repr, _PARTS))}"
@@ -226,8 +226,8 @@ def _activate(x, act):
         return np.float32(1) / (np.float32(1) + math.exp(-x))
     if act == 3:
         return math.tanh(x)
-    if act == 4:
-        return np.float32(0.5) * x * (np.float32(1) + math.erf(x * np.float32(0.70710678118654752)))
+    if act == 4:  # x * Phi(x), with erfc: 1 + erf(x / sqrt 2) cancels for x below about -5
+        return np.float32(0.5) * x * math.erfc(x * np.float32(-0.70710678118654752))
     return x
 
 

@@ -31,7 +31,8 @@ FUSED = (None, "linear", "relu")
 def activation_fn(name, acc):
     """Device function applying activation `name` (``None``: identity) in the `acc` dtype.
 
-    gelu is the exact one, ``x * Phi(x)`` with ``erf``; sigmoid is ``1 / (1 + exp(-x))``.
+    gelu is the exact one, ``x * Phi(x)`` with ``erfc`` (``1 + erf`` would cancel for x below
+    about -5); sigmoid is ``1 / (1 + exp(-x))``.
     """
     acc = np.dtype(acc).type
     zero, half, one, rsqrt2 = acc(0), acc(0.5), acc(1), acc(1 / math.sqrt(2))
@@ -49,7 +50,7 @@ def activation_fn(name, acc):
             return math.tanh(v)
     elif name == "gelu":
         def fn(v):
-            return half * v * (one + math.erf(v * rsqrt2))
+            return half * v * math.erfc(-v * rsqrt2)
     else:
         raise ValueError(f"Unknown activation {name!r}. Valid: {', '.join(reference.ACTIVATIONS)}")
     return cuda.jit(device=True)(fn)
