@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "activation", "matmul", "dense", "conv2d", "im2col", "conv_output_size"]
+__all__ = ["ACTIVATIONS", "activation", "matmul", "dense", "conv2d", "im2col", "conv_output_size", "pool2d"]
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "gelu")
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
@@ -98,3 +98,31 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None,
         out += bias.astype(acc)
     with np.errstate(all="ignore"):
         return activation(out, activation_name)
+
+
+def pool2d(x: Any, kind: str, pool: tuple[int, int], strides: tuple[int, int],
+           padding: tuple[tuple[int, int], tuple[int, int]], acc: Any = np.float64, xp: Any = np) -> Any:
+    """Maximum (``kind="max"``) or mean (``"avg"``) over each window of NHWC `x`, in `acc`.
+
+    Padded positions belong to no window (TensorFlow's rule): a maximum ignores them, a mean
+    divides by the pixels of the image in its window. `xp` is the array module (NumPy, or
+    CuPy for the CUDA backend).
+    """
+    n, h, w, c = x.shape
+    oh, ow = (conv_output_size(size, k, s, 1, pad) if size else 0
+              for size, k, s, pad in zip((h, w), pool, strides, padding))
+    if n * oh * ow * c == 0:
+        return xp.empty((n, oh, ow, c), acc)
+
+    def windows(data: Any, fill: float) -> Any:
+        padded = xp.pad(data, ((0, 0), padding[0], padding[1], (0, 0)), constant_values=fill)
+        views = xp.lib.stride_tricks.sliding_window_view(padded, pool, axis=(1, 2))
+        return views[:, :oh * strides[0]:strides[0], :ow * strides[1]:strides[1]]
+
+    data = x.astype(acc)
+    if kind == "max":
+        return windows(data, -np.inf).max(axis=(-2, -1))
+    if kind == "avg":
+        counts = windows(xp.ones((1, h, w, 1), acc), 0.0).sum(axis=(-2, -1))
+        return windows(data, 0.0).sum(axis=(-2, -1)) / counts
+    raise ValueError(f"pool2d: kind must be 'max' or 'avg'. Received: kind={kind!r}")

@@ -18,8 +18,9 @@ from nbmp import dtypes
 from nbmp.backend import reference
 from nbmp.backend.cpu import conv, gemm
 from nbmp.backend.cpu.cast import cast as float_cast
+from nbmp.backend.cpu.pool import pool2d
 
-__all__ = ["cast", "matmul", "prepare_weights", "dense", "conv2d", "activation"]
+__all__ = ["cast", "matmul", "prepare_weights", "dense", "conv2d", "pool2d", "activation"]
 
 _KERNEL_DTYPES = (np.dtype(np.float16), dtypes.bfloat16, np.dtype(np.float32))
 

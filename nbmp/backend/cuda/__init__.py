@@ -24,7 +24,7 @@ from nbmp.backend import reference
 from nbmp.backend.cuda import gemm, kernels
 from nbmp.backend.cuda.halfbits import as_u32, decoder, encoder
 
-__all__ = ["SIMULATOR", "cast", "matmul", "dense", "conv2d", "activation"]
+__all__ = ["SIMULATOR", "cast", "matmul", "dense", "conv2d", "pool2d", "activation"]
 
 #: Whether numba.cuda is the CUDA simulator (set by NUMBA_ENABLE_CUDASIM=1 before numba's import).
 SIMULATOR = bool(cuda.config.ENABLE_CUDASIM)
@@ -82,6 +82,14 @@ def activation(x: Any, name: str | None) -> Any:
     if name is None or name == "linear":
         return x
     return _map(x, name, x.dtype)
+
+
+def pool2d(x: Any, kind: str, pool: tuple[int, int], strides: tuple[int, int],
+           padding: tuple[tuple[int, int], tuple[int, int]]) -> Any:
+    """Max or average pooling of NHWC `x`, in float32 (float64 for float64) with the array
+    module's reductions, rounded once to x's dtype (see ``reference.pool2d``)."""
+    acc = _acc(x.dtype)
+    return cast(reference.pool2d(cast(x, acc), kind, pool, strides, padding, acc, _xp(x)), x.dtype)
 
 
 def _map(x: Any, name: str | None, dtype: np.dtype) -> Any:
