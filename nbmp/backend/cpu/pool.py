@@ -25,8 +25,18 @@ from numba.extending import overload
 from nbmp import dtypes
 from nbmp.backend import reference
 from nbmp.backend.cpu import halfbits, simd, spin, threads
-from nbmp.backend.cpu.halfbits import bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
-from nbmp.backend.cpu.simd import WIDTH, vadd, vload, vload_bf16, vload_f16, vmax, vstore
+from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
+from nbmp.backend.cpu.simd import (
+    WIDTH,
+    vadd,
+    vload,
+    vload_bf16,
+    vload_f16,
+    vmax,
+    vstore,
+    vstore_bf16,
+    vstore_f16,
+)
 from nbmp.backend.cpu.spin import start_workers
 
 __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "pool2d"]
@@ -97,6 +107,29 @@ def _ov_vload_wide(x, i):
             types.int16: lambda x, i: vload_bf16(x, i)}.get(x.dtype)
 
 
+def _vstore_narrow(out, i, v, row, c):
+    """Round vector `v` to ``out``'s format and store it to ``out[i:i+WIDTH]`` (jit only); where
+    the CPU has no F16C, fp16 goes through ``row[c:c+WIDTH]`` one value at a time."""
+    raise NotImplementedError
+
+
+@overload(_vstore_narrow, inline="always")
+def _ov_vstore_narrow(out, i, v, row, c):
+    if out.dtype == types.float32:
+        return lambda out, i, v, row, c: vstore(out, i, v)
+    if out.dtype == types.int16:
+        return lambda out, i, v, row, c: vstore_bf16(out, i, v)
+    if out.dtype == types.uint16 and HARDWARE_F16:
+        return lambda out, i, v, row, c: vstore_f16(out, i, v)
+
+    def one_by_one(out, i, v, row, c):
+        vstore(row, c, v)
+        for t in range(WIDTH):
+            out[i + t] = f32_to_f16(row[c + t])
+
+    return one_by_one
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def _pool_share(th, nthreads, go, x, out, acc, shape, geometry, average):
     """Thread ``th``'s share of the output rows; ``acc`` row ``th`` is its float32 scratch.
@@ -117,6 +150,7 @@ def _pool_share(th, nthreads, go, x, out, acc, shape, geometry, average):
         for j in range(out_w):
             j_lo, j_hi = max(j * sw - left, 0), min(j * sw - left + pw, width)
             first = ((n * height + i_lo) * width + j_lo) * channels
+            to = (r * out_w + j) * channels
             c = 0
             while c + WIDTH <= channels:
                 v = _vload_wide(x, first + c)
@@ -126,7 +160,10 @@ def _pool_share(th, nthreads, go, x, out, acc, shape, geometry, average):
                         if at != first:
                             w = _vload_wide(x, at + c)
                             v = vadd(v, w) if average else vmax(v, w)
-                vstore(row, c, v)
+                if average:  # divided by the count below
+                    vstore(row, c, v)
+                else:
+                    _vstore_narrow(out, to + c, v, row, c)
                 c += WIDTH
             for t in range(c, channels):
                 v1 = _widen(x[first + t])
@@ -139,16 +176,15 @@ def _pool_share(th, nthreads, go, x, out, acc, shape, geometry, average):
                                 v1 += w1
                             elif w1 > v1 or w1 != w1:  # NaN wins
                                 v1 = w1
-                row[t] = v1
-            to = (r * out_w + j) * channels
-            dst = out[to:to + channels]  # a slice: indices from 0, so the loops below vectorise
+                if average:
+                    row[t] = v1
+                else:
+                    out[to + t] = _narrow(v1, out)
             if average:
+                dst = out[to:to + channels]  # a slice: indices from 0, so this loop vectorises
                 count = np.float32((i_hi - i_lo) * (j_hi - j_lo))
                 for c in range(channels):
                     dst[c] = _narrow(row[c] / count, out)
-            else:
-                for c in range(channels):
-                    dst[c] = _narrow(row[c], out)
 
 
 def pool2d(x: np.ndarray, kind: str, pool: tuple[int, int], strides: tuple[int, int],
