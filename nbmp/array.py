@@ -251,6 +251,9 @@ class Array:
     def __pow__(self, other: Any) -> Array:
         return _ops.power(self, other)
 
+    def __rpow__(self, other: Any) -> Array:
+        return _ops.power(other, self)
+
     def __matmul__(self, other: Any) -> Array:
         return _ops.matmul(self, other)
 

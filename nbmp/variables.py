@@ -16,6 +16,7 @@ dtype('float32')
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -207,11 +208,39 @@ class Variable:
     def __rmatmul__(self, o: Any) -> Array:
         return o @ self.value
 
+    def __pow__(self, o: Any) -> Array:
+        return self.value ** o
+
+    def __rpow__(self, o: Any) -> Array:
+        return o ** self.value
+
     def __neg__(self) -> Array:
         return -self.value
 
+    def __abs__(self) -> Array:
+        return abs(self.value)
+
     def __getitem__(self, key: Any) -> Array:
         return self.value[key]
+
+    # ---- Python conversions read the (autocast) value too --------------------------------
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __int__(self) -> int:
+        return int(self.value)
+
+    def __index__(self) -> int:
+        return self.value.__index__()
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __iter__(self) -> Iterator[Array]:
+        return iter(self.value)
 
     @property
     def T(self) -> Array:

@@ -127,3 +127,9 @@ def test_astype_and_repr():
 def test_array_rejects_direct_construction_from_lists():
     with pytest.raises(TypeError, match="asarray"):
         Array([1, 2])
+
+
+def test_a_number_to_the_power_of_an_array():
+    x = nbmp.asarray([1.0, 2.0, 3.0], dtype="bfloat16")
+    got = 2.0 ** x
+    assert got.dtype == x.dtype and got.tolist() == [2.0, 4.0, 8.0]

@@ -1,5 +1,8 @@
 """The Layer core, with the tf.keras and Keras 3 mixed-precision doc examples as tests."""
 
+import collections
+import re
+
 import numpy as np
 import pytest
 
@@ -214,3 +217,125 @@ def test_unique_names_and_repr():
     assert a.name != b.name and b.name.startswith("simple_dense")
     assert repr(Layer(dtype="mixed_float16", name="x")) == \
         '<Layer name=x, built=False, dtype_policy="mixed_float16">'
+
+
+def test_a_frozen_sublayers_weights_are_non_trainable_recursively():
+    class Outer(Layer):
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = SimpleDense(2), SimpleDense(2)
+
+        def call(self, x):
+            return self.second(self.first(x))
+
+    outer = Outer()
+    outer(np.ones((1, 3), np.float32))
+    outer.first.trainable = False
+    assert outer.trainable_weights == [outer.second.kernel]
+    assert outer.non_trainable_weights == [outer.first.kernel]
+    outer.trainable = False  # as in Keras, it reaches every sublayer
+    assert not outer.second.trainable and outer.trainable_weights == []
+    outer.trainable = True
+    assert outer.first.trainable and len(outer.trainable_weights) == 2
+
+
+def test_layers_in_lists_tuples_dicts_and_variable_attributes_are_tracked_once_in_order():
+    class Block(Layer):
+        def __init__(self):
+            super().__init__()
+            self.stack = [SimpleDense(2, name="a"), (SimpleDense(2, name="b"),)]
+            self.by_name = {"c": SimpleDense(2, name="c")}
+            self.scale = nbmp.Variable(np.ones(2, np.float32), name="scale")
+            self.again = self.stack[0]  # the same layer twice: its weights once
+            self.stack.append(SimpleDense(2, name="d"))  # appended after assignment
+
+        def call(self, x):
+            x = self.stack[1][0](self.stack[0](x))
+            return self.stack[2](self.by_name["c"](x)) * self.scale
+
+    block = Block()
+    block(np.ones((1, 3), np.float32))
+    assert [w.name for w in block.weights] == ["scale", "a/kernel", "b/kernel", "d/kernel", "c/kernel"]
+    block.set_weights([np.full(w.shape, 2.0) for w in block.weights])
+    assert block.scale.numpy().tolist() == [2.0, 2.0]
+
+
+def test_a_cycle_of_layers_is_walked_once():
+    parent, child = Layer(), SimpleDense(2)
+    parent.child = child
+    child.parent = parent
+    child(np.ones((1, 3), np.float32))
+    assert parent.weights == child.weights == [child.kernel]
+    parent.trainable = False
+    assert not child.trainable
+
+
+def test_a_failed_build_leaves_no_weight_in_an_attribute():
+    class Broken(SimpleDense):
+        def build(self, input_shape):
+            super().build(input_shape)
+            raise RuntimeError("fails after creating a weight")
+
+    layer = Broken()
+    with pytest.raises(RuntimeError):
+        layer(np.ones((1, 3), np.float32))
+    assert not hasattr(layer, "kernel") and layer.weights == []
+
+
+@pytest.mark.parametrize("call", [
+    lambda bn, x: bn(training=True, inputs=x),
+    lambda bn, x: bn(inputs=x, training=True),
+])
+def test_the_input_given_by_keyword_is_calls_first_parameter(call):
+    bn = nbmp.layers.BatchNormalization(dtype="_infer")
+    y = call(bn, np.full((4, 3), 5.0, np.float16))
+    assert y.shape == (4, 3) and bn.dtype_policy.name == "float16"
+    assert bn.moving_mean.numpy().tolist() == pytest.approx([0.05] * 3)  # training=True reached it
+
+
+def test_calling_without_an_input_or_with_text_says_what_was_received():
+    with pytest.raises(TypeError, match=r"without an input.*Received keyword arguments \['training'\]"):
+        nbmp.layers.BatchNormalization()(training=True)
+    with pytest.raises(TypeError, match="without an input.*Received no arguments"):
+        nbmp.layers.Dense(2)()
+    with pytest.raises(TypeError, match=r"array.*Received: 'abc' \(of type str\)"):
+        nbmp.layers.Dense(2)("abc")
+
+
+def test_add_weight_accepts_any_array_like_of_the_right_shape():
+    layer = Layer(name="w")
+    from_array = layer.add_weight("a", (2,), lambda shape, dtype: nbmp.asarray(np.ones(shape, dtype)))
+    from_list = layer.add_weight("b", (2,), lambda shape, dtype: [0.0, 1.0])
+    from_scalar = layer.add_weight("c", (), lambda shape, dtype: 3.0)
+    assert from_array.numpy().tolist() == [1.0, 1.0] and from_list.numpy().tolist() == [0.0, 1.0]
+    assert from_scalar.numpy() == 3.0 and from_scalar.dtype == np.float32
+    with pytest.raises(ValueError, match=r"returned an array of shape \(3,\); expected shape \(2,\)"):
+        layer.add_weight("d", (2,), lambda shape, dtype: [0.0, 1.0, 2.0])
+    with pytest.raises(TypeError, match="must return an array of shape"):
+        layer.add_weight("e", (2,), lambda shape, dtype: None)
+
+
+def test_build_receives_a_namedtuple_of_shapes():
+    Pair = collections.namedtuple("Pair", "a b")
+
+    class Two(Layer):
+        def build(self, input_shape):
+            self.got = input_shape
+
+        def call(self, pair):
+            return pair.a
+
+    layer = Two()
+    layer(Pair(np.ones((2, 3), np.float32), np.ones(4, np.float32)))
+    assert layer.got == Pair((2, 3), (4,)) and type(layer.got) is Pair
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: nbmp.layers.Conv2D(1, 1), "conv2d"),
+    (lambda: nbmp.layers.MaxPooling2D(), "max_pooling2d"),
+    (lambda: nbmp.layers.GlobalAveragePooling2D(), "global_average_pooling2d"),
+    (lambda: nbmp.layers.BatchNormalization(), "batch_normalization"),
+    (lambda: SimpleDense(), "simple_dense"),
+])
+def test_default_names_follow_keras(make, name):
+    assert re.fullmatch(rf"{name}(_\d+)?", make().name)

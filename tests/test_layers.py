@@ -156,3 +156,75 @@ def check_tf114_model(model):
         assert dense.compute_dtype == "float16" and dense.dtype == "float32"
         assert all(w.true_dtype == np.float32 for w in dense.weights)
     np.testing.assert_allclose(y.numpy().sum(-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("policy, expected", [
+    ("float32", np.float32), ("mixed_float16", np.float16), ("mixed_bfloat16", "bfloat16"),
+    ("float64", np.float64),
+])
+@pytest.mark.parametrize("make, shape, kwargs", [
+    (lambda d: layers.Dense(2, dtype=d), (2, 3), {}),
+    (lambda d: layers.Conv2D(2, 1, dtype=d), (1, 2, 2, 3), {}),
+    (lambda d: layers.BatchNormalization(dtype=d), (4, 3), {"training": True}),
+    (lambda d: layers.BatchNormalization(dtype=d), (4, 3), {}),
+    (lambda d: layers.LayerNormalization(dtype=d), (4, 3), {}),
+])
+@pytest.mark.parametrize("input_dtype", [np.int32, np.bool_])
+def test_weight_layers_compute_integer_inputs_in_the_compute_dtype(make, shape, kwargs, policy, expected,
+                                                                     input_dtype):
+    x = np.ones(shape, input_dtype)
+    assert make(policy)(x, **kwargs).dtype == expected
+
+
+def my_activation(x):
+    return x * 2.0
+
+
+@pytest.mark.parametrize("make", [
+    lambda act: layers.Dense(2, activation=act),
+    lambda act: layers.Conv2D(2, 1, activation=act),
+    lambda act: layers.Activation(act),
+])
+def test_custom_activation_callables_survive_the_config_round_trip(make):
+    for act in (my_activation, lambda x: x - 1.0):
+        layer = make(act)
+        clone = type(layer).from_config(layer.get_config())
+        assert clone.activation is act
+    assert make(ops.relu).get_config()["activation"] == "relu"  # a built-in, by name
+    assert make("ReLU").get_config()["activation"] == "relu"
+
+
+def test_frozen_batch_norm_runs_in_inference_mode():
+    x = np.random.default_rng(0).normal(5.0, 2.0, (8, 3)).astype(np.float32)
+    bn = layers.BatchNormalization(trainable=False)
+    y = bn(x, training=True)
+    assert bn.moving_mean.numpy().tolist() == [0.0] * 3 and bn.moving_variance.numpy().tolist() == [1.0] * 3
+    np.testing.assert_array_equal(y.numpy(), bn(x).numpy())
+    model = nbmp.Sequential([layers.BatchNormalization()])
+    model.trainable = False  # reaches the sublayer, as in Keras
+    model(x, training=True)
+    assert model.layers[0].moving_mean.numpy().tolist() == [0.0] * 3
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: layers.Flatten()(np.float32(1.0)), r"at least 1-D.*Received shape \(\)"),
+    (lambda: layers.LayerNormalization(axis=(-1, 3))(np.ones((1, 2, 3, 4), np.float32)),
+     r"axis \(-1, 3\) names an axis twice.*\(1, 2, 3, 4\)"),
+    (lambda: layers.Input("34"), r"sequence of positive ints.*Received: shape='34'"),
+    (lambda: layers.Input((3, 2.0)), r"Received: shape=\(3, 2.0\)"),
+    (lambda: layers.Dense(True), r"units must be a positive int.*\(of type bool\)"),
+    (lambda: layers.Dense(3.0), r"units must be a positive int.*\(of type float\)"),
+    (lambda: layers.Conv2D(np.float32(2), 1), r"filters must be a positive int"),
+])
+def test_unhelpful_errors_say_what_was_received_and_what_is_valid(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_numpy_integers_and_lists_are_accepted_as_sizes():
+    dense = layers.Dense(np.int64(3))
+    assert dense.units == 3 and type(dense.units) is int
+    assert layers.Conv2D(np.int32(2), 1, groups=np.int64(2)).filters == 2
+    assert layers.Input([3, 4]).shape == (None, 3, 4)
+    assert layers.Input([None, np.int64(4)]).shape == (None, None, 4)
+    assert layers.Input(np.int64(5)).shape == (None, 5)

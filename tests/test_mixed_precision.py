@@ -56,3 +56,10 @@ def test_infer_float32_vars_layer_dtype_before_call():
 def test_experimental_rejects_unknown_names():
     with pytest.raises(ValueError, match="infer_float32_vars"):
         experimental.Policy("infer_float16_vars")
+
+
+def test_keras3_names_are_in_mixed_precision_too():
+    assert mixed_precision.set_dtype_policy is nbmp.set_dtype_policy
+    assert mixed_precision.dtype_policy is nbmp.dtype_policy
+    mixed_precision.set_dtype_policy("mixed_bfloat16")
+    assert mixed_precision.dtype_policy().name == "mixed_bfloat16" == nbmp.global_policy().name

@@ -134,3 +134,37 @@ def test_training_reaches_the_layers_whose_call_takes_it_and_only_them():
     model(x, training=True)
     model(x)
     assert seen == [False, False, True, True, False, False]
+
+
+def test_summary_counts_a_frozen_layers_weights_as_non_trainable():
+    model = nbmp.Sequential([layers.Input((3,)), layers.Dense(4), layers.Dense(2)])
+    model.layers[0].trainable = False
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "Trainable params: 10" in lines and "Non-trainable params: 16" in lines
+
+
+def test_config_round_trip_keeps_trainable_dtype_and_autocast():
+    model = nbmp.Sequential([layers.Dense(1)], trainable=False, dtype="mixed_float16", autocast=False)
+    clone = nbmp.Sequential.from_config(model.get_config())
+    assert clone.trainable is False and clone.autocast is False
+    assert clone.dtype_policy.name == "mixed_float16"
+
+
+def test_a_failed_first_call_leaves_the_model_unbuilt():
+    class Boom(layers.Layer):
+        def call(self, x):
+            raise RuntimeError("boom")
+
+    model = nbmp.Sequential([Boom()])
+    with pytest.raises(RuntimeError, match="boom"):
+        model(np.ones((2, 3), np.float32))
+    assert not model.built
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_predict_on_zero_samples_gives_an_empty_result(policy):
+    model = nbmp.Sequential([layers.Input((3,)), layers.Dense(2)], dtype=policy)
+    empty = np.zeros((0, 3), np.float32)
+    y = model.predict(empty, verbose=0)
+    assert y.shape == (0, 2) and y.dtype == model(empty).dtype == model.layers[0].compute_dtype

@@ -96,3 +96,16 @@ def test_ops_dense_does_not_cache_plain_arrays():
     assert nbmp.ops.dense(x, w).tolist() == [[4.0] * 3]
     kernel[:] = 2
     assert nbmp.ops.dense(x, w).tolist() == [[8.0] * 3]
+
+
+def test_every_array_operator_reads_the_autocast_value():
+    v = nbmp.Variable([1.0, -2.0])
+    assert (v ** 2).numpy().tolist() == [1.0, 4.0] and (2.0 ** v).numpy().tolist() == [2.0, 0.25]
+    assert abs(v).numpy().tolist() == [1.0, 2.0] and len(v) == 2
+    assert [float(e) for e in v] == [1.0, -2.0]
+    scalar = nbmp.Variable(3.0)
+    assert float(scalar) == 3.0 and int(scalar) == 3 and bool(scalar)
+    assert [10, 20, 30, 40][nbmp.Variable(3, dtype="int32")] == 40
+    with autocast_scope("float16"):
+        assert (v ** 2).dtype == np.float16 and (2.0 ** v).dtype == np.float16
+        assert abs(v).dtype == np.float16 and next(iter(v)).dtype == np.float16

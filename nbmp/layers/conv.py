@@ -9,7 +9,8 @@ from nbmp import initializers, ops
 from nbmp.array import Array
 from nbmp.layers.dense import activation_config, checked_activation
 from nbmp.layers.input_spec import InputSpec
-from nbmp.layers.layer import Layer
+from nbmp.layers.layer import Layer, positive_int
+from nbmp.ops._core import is_int
 from nbmp.ops.conv import PADDINGS, pair
 
 
@@ -32,14 +33,13 @@ class Conv2D(Layer):
         if data_format != "channels_last":
             raise ValueError("nbmp's Conv2D supports data_format='channels_last' (NHWC) only. "
                              f"Received: data_format={data_format!r}")
-        if not isinstance(filters, int) or isinstance(filters, bool) or filters < 1:
-            raise ValueError(f"Conv2D filters must be a positive int. Received: filters={filters!r}")
+        filters = positive_int(filters, "filters", "Conv2D")
         if not isinstance(padding, str) or padding.lower() not in PADDINGS:
             raise ValueError(f"Conv2D padding must be one of {PADDINGS}. Received: padding={padding!r}")
-        if not isinstance(groups, int) or groups < 1 or filters % groups:
+        if not is_int(groups) or groups < 1 or filters % groups:
             raise ValueError(f"Conv2D groups must be a positive int dividing filters ({filters}). "
                              f"Received: groups={groups!r}")
-        self.filters, self.groups = filters, groups
+        self.filters, self.groups = filters, int(groups)
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.strides = pair(strides, "strides")
         self.dilation_rate = pair(dilation_rate, "dilation_rate")
@@ -51,7 +51,7 @@ class Conv2D(Layer):
 
     def build(self, input_shape: Any) -> None:
         if not isinstance(input_shape, tuple) or len(input_shape) != 4:
-            raise ValueError(f"Conv2D expects 4-D NHWC inputs. Received shape {input_shape}")
+            raise ValueError(f"Conv2D expects 4-D NHWC array inputs. Received: input_shape={input_shape}")
         channels = input_shape[-1]
         if channels % self.groups:
             raise ValueError(f"Conv2D: input channels ({channels}) must be divisible by groups "
@@ -62,8 +62,8 @@ class Conv2D(Layer):
         self.input_spec = InputSpec(ndim=4, axes={-1: channels})
 
     def call(self, inputs: Array) -> Array:
-        return ops.conv2d(inputs, self.kernel, self.bias, strides=self.strides, padding=self.padding,
-                          dilation_rate=self.dilation_rate, groups=self.groups,
+        return ops.conv2d(self._floating_input(inputs), self.kernel, self.bias, strides=self.strides,
+                          padding=self.padding, dilation_rate=self.dilation_rate, groups=self.groups,
                           activation=self.activation)
 
     def get_config(self) -> dict[str, Any]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.layers.layer import Layer
+from nbmp.ops._core import is_int
 
 
 class Lambda(Layer):
@@ -34,20 +35,25 @@ class Lambda(Layer):
 
 
 class Input:
-    """Declares a model's input: per-sample `shape` and, optionally, the `dtype` inputs are
-    converted to (``None`` keeps the data's own dtype).
+    """Declares a model's input: per-sample `shape` (an int or a sequence of ints, None for
+    any size) and, optionally, the `dtype` inputs are converted to (``None`` keeps the data's
+    own dtype).
 
     >>> Input((100,), dtype="float16")
     <Input shape=(None, 100) dtype=float16>
     """
 
-    def __init__(self, shape: tuple[int | None, ...], dtype: Any = None, name: str | None = None) -> None:
-        if isinstance(shape, int):
-            shape = (shape,)
-        valid = all(d is None or (isinstance(d, int) and d > 0) for d in shape)
-        if not isinstance(shape, tuple) or not valid:
-            raise ValueError(f"Input shape must be a tuple of positive ints (or None). Received: {shape!r}")
-        self.shape = (None,) + shape
+    def __init__(self, shape: int | Sequence[int | None], dtype: Any = None,
+                 name: str | None = None) -> None:
+        dims: tuple[Any, ...] | None = None
+        if is_int(shape):
+            dims = (shape,)
+        elif isinstance(shape, Sequence) and not isinstance(shape, (str, bytes)):
+            dims = tuple(shape)
+        if dims is None or not all(d is None or (is_int(d) and d > 0) for d in dims):
+            raise ValueError("Input shape must be a sequence of positive ints (or None). "
+                             f"Received: shape={shape!r} (of type {type(shape).__name__})")
+        self.shape = (None,) + tuple(None if d is None else int(d) for d in dims)
         self.dtype = None if dtype is None else dtypes.canonical_name(dtype)
         self.name = name or "input"
 

@@ -8,13 +8,20 @@ from typing import Any
 from nbmp import initializers, ops
 from nbmp.array import Array
 from nbmp.layers.input_spec import InputSpec
-from nbmp.layers.layer import Layer
+from nbmp.layers.layer import Layer, positive_int
 
 
 def activation_config(activation: Any) -> Any:
-    """The activation as a config value: its name if it has one, else the callable."""
-    return activation if activation is None or isinstance(activation, str) else getattr(
-        activation, "__name__", activation)
+    """The activation as a config value: a name for a built-in one (given by name or as the
+    function), else the callable itself (the config then round-trips in this process only)."""
+    if activation is None or isinstance(activation, str):
+        return activation
+    name = getattr(activation, "__name__", None)
+    try:
+        builtin = isinstance(name, str) and ops.get_activation(name) is activation
+    except ValueError:
+        builtin = False
+    return name if builtin else activation
 
 
 def checked_activation(activation: Any) -> str | Callable[..., Any] | None:
@@ -37,9 +44,7 @@ class Dense(Layer):
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"Dense units must be a positive int. Received: units={units!r}")
-        self.units = units
+        self.units = positive_int(units, "units", "Dense")
         self.activation = checked_activation(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -47,14 +52,16 @@ class Dense(Layer):
 
     def build(self, input_shape: Any) -> None:
         if not isinstance(input_shape, tuple) or len(input_shape) < 1:
-            raise ValueError(f"Dense needs inputs of at least 1 dimension. Received shape {input_shape}")
+            raise ValueError("Dense needs an array input of at least 1 dimension. Received: "
+                             f"input_shape={input_shape}")
         features = input_shape[-1]
         self.kernel = self.add_weight("kernel", (features, self.units), self.kernel_initializer)
         self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
         self.input_spec = InputSpec(min_ndim=1, axes={-1: features})
 
     def call(self, inputs: Array) -> Array:
-        return ops.dense(inputs, self.kernel, self.bias, activation=self.activation)
+        return ops.dense(self._floating_input(inputs), self.kernel, self.bias,
+                         activation=self.activation)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units,

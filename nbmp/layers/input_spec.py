@@ -20,14 +20,17 @@ class InputSpec:
         self.ndim, self.min_ndim, self.axes = ndim, min_ndim, dict(axes or {})
 
     def describe(self) -> str:
-        """The accepted shapes, in words: ``(None, None, None, 3)`` or ``(..., 4)``."""
+        """The accepted shapes, in words: ``(None, None, None, 3)``, ``(..., 4)`` or
+        ``(...) (at least 1-D)``."""
         if self.ndim is not None:
             dims = ["None"] * self.ndim
             for axis, size in self.axes.items():
                 dims[axis] = str(size)
             return "(" + ", ".join(dims) + ")"
         tail = [str(self.axes[a]) if a in self.axes else "None" for a in sorted(self.axes)]
-        return "(..., " + ", ".join(tail) + ")" if tail else "(...)"
+        if tail:
+            return "(..., " + ", ".join(tail) + ")"
+        return f"(...) (at least {self.min_ndim}-D)" if self.min_ndim else "(...)"
 
     def check(self, layer_name: str, shape: Any) -> None:
         """Raise ValueError naming the expected and received shapes if `shape` does not fit."""

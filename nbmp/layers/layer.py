@@ -25,8 +25,10 @@ A layer owns a dtype policy. When called it
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,7 @@ import numpy as np
 from nbmp import dtypes, initializers
 from nbmp.array import Array, asarray
 from nbmp.layers.input_spec import InputSpec
+from nbmp.ops._core import is_int
 from nbmp.policy import DTypePolicy, PolicyLike, as_policy, floatx, serialize
 from nbmp.variables import Variable, autocast_dtype, autocast_scope
 
@@ -52,11 +55,25 @@ def unique_name(base: str) -> str:
 
 
 def _snake_case(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+    """Keras 3's ``to_snake_case``: ``Conv2D`` -> ``conv2d``, ``MaxPooling2D`` -> ``max_pooling2d``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def positive_int(value: Any, name: str, owner: str) -> int:
+    """`value` as an int if it is a positive integer (NumPy's included), else a ValueError."""
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{owner} {name} must be a positive int. Received: {name}={value!r} "
+                         f"(of type {type(value).__name__})")
+    return int(value)
 
 
 class Layer:
     """Base class for layers: subclass it and override ``build`` and ``call``.
+
+    Variables and layers held in attributes (directly or in lists, tuples and dicts) are the
+    layer's weights and sublayers, in the order the attributes were first assigned.
 
     Args:
         trainable: whether the layer's weights are trained.
@@ -65,6 +82,8 @@ class Layer:
         name: the layer's name (unique by default).
     """
 
+    _trainable: bool
+
     def __init__(self, trainable: bool = True, dtype: PolicyLike = None, autocast: bool = True,
                  name: str | None = None, **kwargs: Any) -> None:
         if kwargs:
@@ -72,7 +91,7 @@ class Layer:
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}. "
                 "Valid: trainable, dtype, autocast, name"
             )
-        self._layers: list[Layer] = []
+        self._own_weights: list[Variable] = []  # first: a layer's own weights come first
         self._dtype_policy = as_policy(dtype)
         self._inferred_compute_dtype: str | None = None
         self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
@@ -80,13 +99,17 @@ class Layer:
         self.autocast = bool(autocast)
         self.built = False
         self.input_spec: InputSpec | None = None
-        self._own_weights: list[Variable] = []
 
-    def __setattr__(self, key: str, value: Any) -> None:
-        if isinstance(value, Layer) and value is not self and "_layers" in self.__dict__ \
-                and all(value is not known for known in self._layers):
-            self._layers.append(value)
-        object.__setattr__(self, key, value)
+    @property
+    def trainable(self) -> bool:
+        """Whether the layer's weights are trained. Setting it sets it on every sublayer too,
+        as in Keras (a frozen model's BatchNormalization runs in inference mode)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        for layer in self._tracked()[0]:
+            layer._trainable = bool(value)
 
     # ---- dtypes -------------------------------------------------------------------------
     @property
@@ -112,23 +135,45 @@ class Layer:
     # ---- weights ------------------------------------------------------------------------
     @property
     def weights(self) -> list[Variable]:
-        """All weights: this layer's, then its sublayers'."""
-        found: list[Variable] = []
-        for w in self._own_weights + [w for sub in self._layers for w in sub.weights]:
-            if not any(w is f for f in found):
-                found.append(w)
-        return found
+        """All weights: this layer's, then its sublayers' (those held in attributes, directly
+        or in lists, tuples and dicts), each once."""
+        return self._tracked()[1]
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        """The weights an optimizer updates (none if the layer is not trainable)."""
-        return [w for w in self.weights if w.trainable] if self.trainable else []
+        """The weights an optimizer updates: none from a layer that is not trainable, nor from
+        its sublayers."""
+        return self._tracked(trainable_only=True)[1]
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
         """The weights an optimizer leaves alone."""
-        trainable = self.trainable_weights
-        return [w for w in self.weights if not any(w is t for t in trainable)]
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def _tracked(self, trainable_only: bool = False) -> tuple[list[Layer], list[Variable]]:
+        """This layer and its sublayers, depth first in attribute order, and their variables,
+        each once (a cycle of layers ends where it started). With `trainable_only`, the walk
+        stops at layers that are not trainable and keeps only trainable variables."""
+        layers: list[Layer] = []
+        variables: list[Variable] = []
+        seen: set[int] = set()
+
+        def visit(layer: Layer) -> None:
+            if id(layer) in seen or (trainable_only and not layer._trainable):
+                return
+            seen.add(id(layer))
+            layers.append(layer)
+            held_variables, held_layers = _held(layer)
+            for v in held_variables:
+                if id(v) not in seen and (v.trainable or not trainable_only):
+                    seen.add(id(v))
+                    variables.append(v)
+            for sub in held_layers:
+                visit(sub)
+
+        visit(self)
+        return layers, variables
 
     def to(self, device: str) -> Layer:
         """Move every weight (sublayers' included) to `device`, in place; returns the layer.
@@ -195,10 +240,15 @@ class Layer:
             self.variable_dtype or floatx())
         if initializer is None:
             initializer = "glorot_uniform" if dtypes.is_floating(dtype_name) else "zeros"
-        value = initializers.get(initializer)(shape, dtype_name)
-        if not isinstance(value, np.ndarray) or value.shape != shape:
-            raise ValueError(f"Initializer {initializer!r} returned shape "
-                             f"{getattr(value, 'shape', None)}; expected {shape}")
+        returned = initializers.get(initializer)(shape, dtype_name)
+        try:
+            value = asarray(returned, dtype=dtype_name)
+        except TypeError:
+            raise TypeError(f"Initializer {initializer!r} must return an array of shape {shape}. "
+                            f"Received: {returned!r:.200}") from None
+        if value.shape != shape:
+            raise ValueError(f"Initializer {initializer!r} returned an array of shape "
+                             f"{value.shape}; expected shape {shape}")
         variable = Variable(value, dtype=dtype_name, name=f"{self.name}/{name or 'weight'}",
                             trainable=trainable, autocast=autocast,
                             device=getattr(self, "_build_device", "cpu"))
@@ -215,16 +265,26 @@ class Layer:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if args:
-            args = (_as_input(args[0]),) + args[1:]
-        first = args[0] if args else next(iter(kwargs.values()), None)
+            first = _as_input(args[0])
+            args = (first,) + args[1:]
+        else:  # the input is the keyword argument named as call()'s first parameter
+            name, required = _input_parameter(type(self).call)
+            if name in kwargs:
+                first = kwargs[name] = _as_input(kwargs[name])
+            elif required:
+                received = f"keyword arguments {sorted(kwargs)}" if kwargs else "no arguments"
+                raise TypeError(f"Layer {self.name!r} was called without an input: call it as "
+                                f"layer(inputs) or layer({name or 'inputs'}=...). Received {received}")
+            else:
+                first = None
         before = self._resolve_policy(first)
         try:
             cast_to = self._input_cast_dtype()
             args = _map_arrays(args, cast_to)
-            kwargs = _map_arrays(kwargs, cast_to)
-            input_shape = _shapes(args[0] if args else first)
+            kwargs = _map_arrays(kwargs, cast_to) if kwargs else kwargs
+            input_shape = _shapes(first)
             if not self.built:
-                self._build_once(input_shape, _input_device(args[0] if args else first))
+                self._build_once(input_shape, _input_device(first))
             if self.input_spec is not None:
                 self.input_spec.check(self.name, input_shape)
             with self._autocast():
@@ -257,17 +317,28 @@ class Layer:
 
     def _build_once(self, input_shape: Any, device: str) -> None:
         """Build with the weights on `device`, the first input's device."""
-        created = len(self._own_weights)
+        attributes, created = dict(vars(self)), len(self._own_weights)
         self._build_device = device
         try:
             with autocast_scope(None):
                 self.build(input_shape)
-        except BaseException:
-            del self._own_weights[created:]  # no half-built layer
+        except BaseException:  # no half-built layer: its attributes and weights are as before
+            vars(self).clear()
+            vars(self).update(attributes)
+            del self._own_weights[created:]
             raise
-        finally:
-            del self._build_device
+        del self._build_device
         self.built = True
+
+    def _floating_input(self, inputs: Any) -> Any:
+        """`inputs` in the compute dtype if it is an integer or boolean Array, for layers that
+        compute with their floating weights: Keras 3 gives such a layer's compute dtype, where
+        NumPy's promotion would give float64 (int32 with float32)."""
+        if isinstance(inputs, Array) and inputs.dtype.kind in "biu":
+            compute = self.compute_dtype
+            if compute is not None and dtypes.is_floating(compute):
+                return inputs.astype(compute)
+        return inputs
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
         """Keras 3's rule for the autocast scope around ``call``."""
@@ -306,8 +377,50 @@ def _is_number_tree(x: Any) -> bool:
 
 
 def _as_input(x: Any) -> Any:
-    """The first positional argument: a nested list of numbers is data, so it becomes an Array."""
-    return asarray(x) if isinstance(x, list) and _is_number_tree(x) else x
+    """The input (call()'s first argument): a nested list of numbers is data, so it becomes an
+    Array; text is refused."""
+    if isinstance(x, (list, str, bytes)):
+        if not isinstance(x, list):
+            raise TypeError("A layer's input is an array (an nbmp Array, a NumPy array or a nested "
+                            f"list of numbers) or a structure of them. Received: {x!r:.100} "
+                            f"(of type {type(x).__name__})")
+        if _is_number_tree(x):
+            return asarray(x)
+    return x
+
+
+@functools.cache
+def _input_parameter(call: Callable[..., Any]) -> tuple[str | None, bool]:
+    """The name of `call`'s first parameter after ``self`` (None if it cannot be given by
+    keyword) and whether it is required: inspected once per function, not on every call."""
+    params = list(inspect.signature(call).parameters.values())[1:2]
+    if not params or params[0].kind in (params[0].VAR_POSITIONAL, params[0].VAR_KEYWORD):
+        return None, False
+    param = params[0]
+    name = None if param.kind == param.POSITIONAL_ONLY else param.name
+    return name, param.default is param.empty
+
+
+def _held(layer: Layer) -> tuple[list[Variable], list[Layer]]:
+    """The variables and other layers `layer` holds in its attributes, directly or in lists,
+    tuples and dicts (nested), in attribute order: its own weights (the first attribute) first."""
+    variables: list[Variable] = []
+    layers: list[Layer] = []
+    seen: set[int] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, Variable):
+            variables.append(value)
+        elif isinstance(value, Layer):
+            layers.append(value)
+        elif isinstance(value, (list, tuple, dict)) and id(value) not in seen:
+            seen.add(id(value))
+            for item in value.values() if isinstance(value, dict) else value:
+                visit(item)
+
+    for value in vars(layer).values():
+        visit(value)
+    return variables, layers
 
 
 def _map_arrays(tree: Any, cast_to: str | None) -> Any:
@@ -362,6 +475,7 @@ def _shapes(tree: Any) -> Any:
     if isinstance(tree, dict):
         return {k: _shapes(v) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):
-        return type(tree)(_shapes(v) for v in tree) if not hasattr(tree, "_fields") else tree
+        shapes = [_shapes(v) for v in tree]
+        return type(tree)(*shapes) if hasattr(tree, "_fields") else type(tree)(shapes)
     return None
 

@@ -36,6 +36,9 @@ class _Normalization(Layer):
         if len(axes) != len(self.axis):
             raise ValueError(f"{type(self).__name__}: axis {self.axis} is out of range for inputs of "
                              f"shape {input_shape}")
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"{type(self).__name__}: axis {self.axis} names an axis twice for inputs "
+                             f"of shape {input_shape} (axes {axes}); give each axis once")
         return tuple(input_shape[a] for a in axes), axes
 
     def _broadcast(self, v: Any, rank: int, axes: list[int]) -> Any:
@@ -69,8 +72,8 @@ class _Normalization(Layer):
 class BatchNormalization(_Normalization):
     """Normalizes over the batch (and spatial) axes, per feature on `axis`.
 
-    ``training=True`` uses the batch's statistics and updates the moving ones; otherwise the
-    moving statistics are used.
+    ``training=True`` uses the batch's statistics and updates the moving ones; otherwise, or
+    when the layer is not trainable (frozen, as in Keras), the moving statistics are used.
 
     >>> import numpy as np, nbmp
     >>> bn = nbmp.layers.BatchNormalization(dtype="mixed_float16")
@@ -91,8 +94,9 @@ class BatchNormalization(_Normalization):
         self.moving_variance = self._param("moving_variance", shape, "ones", trainable=False)
 
     def call(self, inputs: Array, training: bool = False) -> Array:
+        inputs = self._floating_input(inputs)
         reduce = tuple(a for a in range(self._rank) if a not in self._norm_axes)
-        if training:
+        if training and self.trainable:
             mean, variance = ops.moments(inputs, reduce)
             m = self.momentum
             self.moving_mean.assign(self.moving_mean * m + mean * (1 - m))
@@ -125,6 +129,7 @@ class LayerNormalization(_Normalization):
         self._add_params(shape, axes, len(input_shape))
 
     def call(self, inputs: Array) -> Array:
+        inputs = self._floating_input(inputs)
         mean, variance = ops.moments(inputs, tuple(self._norm_axes), keepdims=True)
         return self._normalize(inputs, mean, variance)
 

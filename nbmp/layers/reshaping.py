@@ -7,6 +7,7 @@ from typing import Any
 
 from nbmp import ops
 from nbmp.array import Array
+from nbmp.layers.input_spec import InputSpec
 from nbmp.layers.layer import Layer
 
 
@@ -17,6 +18,10 @@ class Flatten(Layer):
     >>> nbmp.layers.Flatten()(np.zeros((2, 3, 4), np.float32)).shape
     (2, 12)
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input_spec = InputSpec(min_ndim=1)
 
     def call(self, inputs: Array) -> Array:
         return ops.reshape(inputs, (inputs.shape[0], math.prod(inputs.shape[1:])))

@@ -1,6 +1,8 @@
 """tf.keras 2.x names for dtype policies: ``nbmp.mixed_precision.Policy`` and friends.
 
-They share the one global state with ``nbmp.set_global_policy`` / ``nbmp.set_dtype_policy``.
+They share the one global state with ``nbmp.set_global_policy`` / ``nbmp.set_dtype_policy``;
+the Keras 3 names ``dtype_policy`` and ``set_dtype_policy`` are here too, as in
+``keras.mixed_precision``.
 
 >>> from nbmp import mixed_precision
 >>> mixed_precision.set_global_policy("mixed_float16")
@@ -16,9 +18,10 @@ from collections.abc import Iterator
 
 from nbmp import policy as _policy
 from nbmp.mixed_precision import experimental
-from nbmp.policy import DTypePolicy, PolicyLike
+from nbmp.policy import DTypePolicy, PolicyLike, dtype_policy, set_dtype_policy
 
-__all__ = ["Policy", "global_policy", "set_global_policy", "policy_scope", "experimental"]
+__all__ = ["Policy", "dtype_policy", "experimental", "global_policy", "policy_scope",
+           "set_dtype_policy", "set_global_policy"]
 
 
 class Policy(DTypePolicy):

@@ -57,7 +57,6 @@ class Sequential(Layer):
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add needs a Layer or an Input. Received: {layer!r}")
         self._stack.append(layer)
-        self._layers.append(layer)
         self.built = False
         if self._input is not None and None not in self._input.shape[1:]:
             self._build_from_input()
@@ -79,11 +78,11 @@ class Sequential(Layer):
             inputs = asarray(inputs)
         if self._input is not None:
             self._check_input(inputs.shape)
-        self.built = True
         x: Any = inputs
         for layer in self._stack:
             x = layer(x, training=training) if _takes_training(layer) else layer(x)
             self._output_shapes[id(layer)] = tuple(x.shape)
+        self.built = True
         return x
 
     def _check_input(self, shape: tuple[int, ...]) -> None:
@@ -103,6 +102,8 @@ class Sequential(Layer):
         data = asarray(x)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int. Received: {batch_size!r}")
+        if len(data) == 0:
+            return self(data)
         starts = range(0, len(data), batch_size)
         outputs = [self(data[s:s + batch_size]) for s in _progress(starts, verbose, self.name)]
         return outputs[0] if len(outputs) == 1 else concatenate(outputs, axis=0)
@@ -127,7 +128,7 @@ class Sequential(Layer):
     # ---- config and display -------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         inp = None if self._input is None else {"shape": self._input.shape[1:], "dtype": self._input.dtype}
-        return {"name": self.name, "input": inp,
+        return {**super().get_config(), "input": inp,
                 "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                            for layer in self._stack]}
 
@@ -143,7 +144,8 @@ class Sequential(Layer):
             if layer_cls is None:
                 raise ValueError(f"Unknown layer class {entry['class_name']!r} in config")
             stack.append(layer_cls.from_config(entry["config"]))
-        return cls(stack, name=config.get("name"))
+        options = {k: config[k] for k in ("name", "trainable", "dtype", "autocast") if k in config}
+        return cls(stack, **options)
 
     def _summary_rows(self) -> list[tuple[str, ...]]:
         rows: list[tuple[str, ...]] = []

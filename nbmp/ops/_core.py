@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numbers
 from types import ModuleType
 from typing import Any
 
@@ -11,6 +12,11 @@ import numpy as np
 from nbmp import dtypes
 from nbmp.array import Array, array_module, asarray
 from nbmp.backend import for_device
+
+
+def is_int(value: Any) -> bool:
+    """Whether `value` is an integer, a Python or a NumPy one (booleans are not)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def is_weak_scalar(x: Any) -> bool:

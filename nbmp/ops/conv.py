@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 from nbmp import dtypes
 from nbmp.array import Array
-from nbmp.ops._core import as_array, backend, wrap
+from nbmp.ops._core import as_array, backend, is_int, wrap
 from nbmp.ops.activations import FUSABLE, get
 from nbmp.ops.cast import cast, cast_kept
 
@@ -16,20 +15,15 @@ _KERNEL_DTYPES = ("float16", "bfloat16", "float32", "float64")
 PADDINGS = ("valid", "same")
 
 
-def _is_int(value: Any) -> bool:
-    """Python and NumPy integers, not booleans."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def pair(value: Any, name: str) -> tuple[int, int]:
     """``(v, v)`` from an int, or a validated pair of positive ints (NumPy integers too)."""
-    items = (value, value) if _is_int(value) else value
+    items = (value, value) if is_int(value) else value
     error = ValueError(f"{name} must be a positive int or a pair of them. Received: {name}={value!r}")
     try:
         first, second = items
     except (TypeError, ValueError):
         raise error from None
-    if not all(_is_int(v) and v > 0 for v in (first, second)):
+    if not all(is_int(v) and v > 0 for v in (first, second)):
         raise error
     return int(first), int(second)
 
@@ -61,7 +55,7 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, strides: Any = 1, padding: str
     if kernel.ndim != 4:
         raise ValueError(f"conv2d: kernel must be 4-D HWIO (height, width, in, out). "
                          f"Received shape {kernel.shape}")
-    if not _is_int(groups) or groups < 1:
+    if not is_int(groups) or groups < 1:
         raise ValueError(f"conv2d: groups must be a positive int. Received: groups={groups!r}")
     groups = int(groups)
     kh, kw, cin, filters = kernel.shape

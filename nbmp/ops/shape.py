@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 from nbmp.array import Array
-from nbmp.ops._core import as_array, wrap, xp
+from nbmp.ops._core import as_array, is_int, wrap, xp
 
 
 def reshape(x: Any, shape: int | Sequence[int]) -> Array:
@@ -23,8 +22,8 @@ def reshape(x: Any, shape: int | Sequence[int]) -> Array:
 
 def _dims(shape: Any) -> tuple[int, ...]:
     """`shape` (an int or a sequence of them, NumPy integers too) as a tuple of ints."""
-    dims = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
-    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in dims):
+    dims = (shape,) if is_int(shape) else tuple(shape)
+    if not all(is_int(d) for d in dims):
         raise TypeError(f"A shape must be an int or a sequence of ints. Received: {shape!r}")
     return tuple(int(d) for d in dims)
 
