@@ -51,7 +51,9 @@ if not KERNEL_VERSION.endswith(f"/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION
         f"{simd.KERNEL_VERSION!r}/{halfbits.KERNEL_VERSION!r}/{spin.KERNEL_VERSION!r}"
     )
 
-#: Inputs of this many elements or more are pooled on all threads.
+#: Inputs of this many elements or more are pooled on all threads. Measured on the 2-core
+#: virtual machine (bf16, 2x2 windows), two threads against one: 0.75x at 100K elements, 1.28x
+#: at 346K, 1.74x at 692K, 1.54x at 6.4M (memory-bound there).
 PARALLEL_MIN = 1 << 18
 
 KINDS = ("max", "avg")
