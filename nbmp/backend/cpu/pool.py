@@ -3,8 +3,9 @@ registers.
 
 For each output pixel the kernel walks its window (clipped to the image: "same" padding is
 never read, as in TensorFlow), WIDTH channels at a time in one float32 vector register
-(maxima with ``vmax``, which propagates NaN; sums with ``vadd``), the last ``channels % WIDTH``
-one by one, then rounds the pixel's results once (a maximum is one of the inputs, so exact).
+(maxima with ``vmax``, which propagates NaN; sums with ``vadd``, times ``1 / count``), the last
+``channels % WIDTH`` one by one, and rounds the results once from there (a maximum is one of the
+inputs, so exact).
 Rows of the output are shared among the threads for large inputs; float64 input is left to
 ``reference.pool2d``. (That NumPy path over a float32 copy, nbmp's before this kernel, ran 2.5-6x
 slower for maxima and 7-12x for means, on the 2-core machine measured.)
@@ -29,6 +30,8 @@ from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32
 from nbmp.backend.cpu.simd import (
     WIDTH,
     vadd,
+    vbroadcast,
+    vfma,
     vload,
     vload_bf16,
     vload_f16,
@@ -36,6 +39,7 @@ from nbmp.backend.cpu.simd import (
     vstore,
     vstore_bf16,
     vstore_f16,
+    vzero,
 )
 from nbmp.backend.cpu.spin import start_workers
 
@@ -133,18 +137,21 @@ def _ov_vstore_narrow(out, i, v, row, c):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _pool_share(th, nthreads, go, x, out, acc, shape, geometry, average):
-    """Thread ``th``'s share of the output rows; ``acc`` row ``th`` is its float32 scratch.
+def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, reciprocals):
+    """Thread ``th``'s share of the output rows.
 
     `x` and `out` are flat NHWC storage of `shape` (batch, height, width, channels, output
     height, output width); ``geometry`` is (pool height, pool width, stride height, stride
-    width, top pad, left pad). A pixel's channels go WIDTH at a time in a register, the last
-    ``channels % WIDTH`` one by one; the results are rounded from the scratch row.
+    width, top pad, left pad). `reciprocals` is empty for maxima; for means, ``1 / count`` for
+    each count of pixels a window can hold (from 1 up), the sums' factor. A pixel's channels go
+    WIDTH at a time in a register, rounded from there, the last ``channels % WIDTH`` one by
+    one; ``scratch`` row ``th`` is a thread's float32 buffer for fp16 on CPUs without F16C.
     """
     start_workers(go)
     batch, height, width, channels, out_h, out_w = shape
     ph, pw, sh, sw, top, left = geometry
-    row = acc[th]
+    average = reciprocals.size > 0
+    row = scratch[th]
     rows = batch * out_h
     for r in range(th * rows // nthreads, (th + 1) * rows // nthreads):
         n, i = r // out_h, r % out_h
@@ -153,6 +160,7 @@ def _pool_share(th, nthreads, go, x, out, acc, shape, geometry, average):
             j_lo, j_hi = max(j * sw - left, 0), min(j * sw - left + pw, width)
             first = ((n * height + i_lo) * width + j_lo) * channels
             to = (r * out_w + j) * channels
+            k = (i_hi - i_lo) * (j_hi - j_lo) - 1  # the window's pixels, less one
             c = 0
             while c + WIDTH <= channels:
                 v = _vload_wide(x, first + c)
@@ -162,10 +170,9 @@ def _pool_share(th, nthreads, go, x, out, acc, shape, geometry, average):
                         if at != first:
                             w = _vload_wide(x, at + c)
                             v = vadd(v, w) if average else vmax(v, w)
-                if average:  # divided by the count below
-                    vstore(row, c, v)
-                else:
-                    _vstore_narrow(out, to + c, v, row, c)
+                if average:  # a product rounded once (an fma with 0), not a division
+                    v = vfma(v, vbroadcast(reciprocals, k), vzero())
+                _vstore_narrow(out, to + c, v, row, c)
                 c += WIDTH
             for t in range(c, channels):
                 v1 = _widen(x[first + t])
@@ -178,15 +185,7 @@ def _pool_share(th, nthreads, go, x, out, acc, shape, geometry, average):
                                 v1 += w1
                             elif w1 > v1 or w1 != w1:  # NaN wins
                                 v1 = w1
-                if average:
-                    row[t] = v1
-                else:
-                    out[to + t] = _narrow(v1, out)
-            if average:
-                dst = out[to:to + channels]  # a slice: indices from 0, so this loop vectorises
-                count = np.float32((i_hi - i_lo) * (j_hi - j_lo))
-                for c in range(channels):
-                    dst[c] = _narrow(row[c] / count, out)
+                out[to + t] = _narrow(v1 * reciprocals[k] if average else v1, out)
 
 
 def pool2d(x: np.ndarray, kind: str, pool: tuple[int, int], strides: tuple[int, int],
@@ -215,9 +214,10 @@ def pool2d(x: np.ndarray, kind: str, pool: tuple[int, int], strides: tuple[int, 
     bits = np.ascontiguousarray(x).view(view)
     geometry = np.array([*pool, *strides, pads[0][0], pads[1][0]], np.int64)
     shape = np.array([*x.shape, *sizes], np.int64)
-    scratch = np.empty((count, x.shape[3]), np.float32)
+    scratch = np.empty((count, x.shape[3] if view == np.uint16 and not HARDWARE_F16 else 0), np.float32)
+    reciprocals = np.float32(1) / np.arange(1, pool[0] * pool[1] + 1, dtype=np.float32)
     threads.parallel(_pool_share, bits.reshape(-1), out.view(view).reshape(-1), scratch, shape, geometry,
-                     kind == "avg", nthreads=count)
+                     reciprocals if kind == "avg" else reciprocals[:0], nthreads=count)
     return out
 
 
