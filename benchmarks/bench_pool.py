@@ -7,12 +7,13 @@ stride 2, "same", padded positions not counted). Columns, in billions of input e
 second (the same count on every side, so ratios are speed ratios):
 
 * ``nbmp``: the ops on nbmp Arrays made outside the timing;
-* ``np upcast``: the NumPy way (``nbmp.backend.reference.pool2d`` in float32, the path nbmp
-  took before its kernel): a float32 copy, the windows as a ``sliding_window_view``, their
-  maxima or sums over counts, a cast back to the half dtype;
+* ``np upcast``: the NumPy way (``nbmp.backend.reference.pool2d`` in float32): a float32 copy,
+  the windows as a ``sliding_window_view``, folded a window offset at a time (``np.maximum``
+  or sums over counts), a cast back to the half dtype;
 * ``torch f32`` / ``torch bf16``: ``torch.nn.functional.max_pool2d`` / ``avg_pool2d`` on
-  channels_last tensors (``padding=1, count_include_pad=False`` for the average: the same
-  windows as "same" here); only when torch is importable.
+  channels_last tensors (``padding=1, count_include_pad=False`` for the average: as many
+  windows and as much work as "same" here, though for even sizes torch pads one pixel on both
+  sides where "same" pads (0, 1)); only when torch is importable.
 
 Every result of nbmp is checked once (outside the timing) against float64 arithmetic on the
 same inputs; ``check`` says ``MISMATCH`` when the error is beyond a loose bound.

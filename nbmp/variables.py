@@ -38,7 +38,8 @@ class autocast_scope:  # noqa: N801 - a context manager, named as the function i
     """Make floating variables read as `dtype` inside the block (None turns autocast off).
 
     A class rather than a generator function: every layer call enters one, and this costs a
-    third as much. Each use is one ``with`` block (nested blocks need their own scopes).
+    third as much. A scope is entered once at a time (entering it again inside its own block
+    raises, as a generator-based one would).
     """
 
     __slots__ = ("_dtype", "_previous")
@@ -49,11 +50,14 @@ class autocast_scope:  # noqa: N801 - a context manager, named as the function i
         self._dtype = None if dtype is None else dtypes.canonical_name(dtype)
 
     def __enter__(self) -> None:
+        if hasattr(self, "_previous"):
+            raise RuntimeError("this autocast_scope is already active: nest a new autocast_scope(...)")
         self._previous = getattr(_local, "dtype", None)
         _local.dtype = self._dtype
 
     def __exit__(self, *exc_info: object) -> None:
         _local.dtype = self._previous
+        del self._previous
 
 
 class Variable:

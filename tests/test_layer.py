@@ -339,3 +339,35 @@ def test_build_receives_a_namedtuple_of_shapes():
 ])
 def test_default_names_follow_keras(make, name):
     assert re.fullmatch(rf"{name}(_\d+)?", make().name)
+
+
+def test_a_new_parent_leaves_its_sublayers_trainable_flags_alone():
+    class Wrap(Layer):
+        def __init__(self, inner, **kwargs):
+            self.inner = inner  # held before Layer.__init__ runs
+            super().__init__(**kwargs)
+
+    inner = nbmp.layers.Dense(2, trainable=False)
+    Wrap(inner)
+    assert not inner.trainable
+
+
+def test_numpy_integers_as_weight_shapes_and_axes():
+    layer = Layer()
+    assert layer.add_weight("w", np.int64(3)).shape == (3,)
+    norm = nbmp.layers.LayerNormalization(axis=np.int64(-1))
+    assert norm(np.ones((2, 4), np.float32)).shape == (2, 4)
+
+
+def test_integer_inputs_without_autocast_compute_in_the_variables_dtype():
+    bn = nbmp.layers.BatchNormalization(dtype="mixed_float16", autocast=False)
+    assert bn(np.ones((2, 3), np.int32)).dtype == bn(np.ones((2, 3), np.float32)).dtype == np.float32
+
+
+def test_calling_a_positional_only_call_without_input_names_no_keyword():
+    class PositionalOnly(Layer):
+        def call(self, inputs, /):
+            return inputs
+
+    with pytest.raises(TypeError, match=r"layer\(inputs\)\. Received no arguments"):
+        PositionalOnly()()

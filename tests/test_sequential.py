@@ -164,7 +164,21 @@ def test_a_failed_first_call_leaves_the_model_unbuilt():
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_predict_on_zero_samples_gives_an_empty_result(policy):
-    model = nbmp.Sequential([layers.Input((3,)), layers.Dense(2)], dtype=policy)
+    model = nbmp.Sequential([layers.Input((3,)), layers.Dense(2, dtype=policy)])
     empty = np.zeros((0, 3), np.float32)
     y = model.predict(empty, verbose=0)
     assert y.shape == (0, 2) and y.dtype == model(empty).dtype == model.layers[0].compute_dtype
+
+
+def test_a_frozen_model_freezes_its_layers_and_those_added_later():
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    model = nbmp.Sequential([layers.BatchNormalization()], trainable=False)
+    model.add(layers.BatchNormalization())
+    model(x, training=True)
+    assert not any(layer.trainable for layer in model.layers)
+    assert all((layer.moving_mean.numpy() == 0).all() for layer in model.layers)  # inference mode
+
+
+def test_predict_takes_a_numpy_integer_batch_size():
+    model = nbmp.Sequential([layers.Input((3,)), layers.Dense(2)])
+    assert model.predict(np.ones((5, 3), np.float32), batch_size=np.int64(2), verbose=0).shape == (5, 2)

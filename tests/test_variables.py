@@ -109,3 +109,15 @@ def test_every_array_operator_reads_the_autocast_value():
     with autocast_scope("float16"):
         assert (v ** 2).dtype == np.float16 and (2.0 ** v).dtype == np.float16
         assert abs(v).dtype == np.float16 and next(iter(v)).dtype == np.float16
+
+
+def test_an_autocast_scope_is_entered_once_at_a_time():
+    scope = autocast_scope("float16")
+    with scope:
+        with pytest.raises(RuntimeError, match="already active"):
+            with scope:
+                pass
+        assert autocast_dtype() == "float16"
+    assert autocast_dtype() is None
+    with scope:  # and again once it has ended
+        assert autocast_dtype() == "float16"

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "activation", "matmul", "dense", "conv2d", "im2col", "conv_output_size", "pool2d"]
+__all__ = ["ACTIVATIONS", "activation", "matmul", "dense", "conv2d", "im2col", "conv_output_size", "pool2d",
+           "pool_output_size"]
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "gelu")
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
@@ -100,6 +101,12 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None,
         return activation(out, activation_name)
 
 
+def pool_output_size(size: int, k: int, stride: int, pad: tuple[int, int]) -> int:
+    """Windows along an axis of `size`: a convolution's count, none in an empty axis (padding
+    alone holds no pixel)."""
+    return conv_output_size(size, k, stride, 1, pad) if size else 0
+
+
 def pool2d(x: Any, kind: str, pool: tuple[int, int], strides: tuple[int, int],
            padding: tuple[tuple[int, int], tuple[int, int]], acc: Any = np.float64, xp: Any = np) -> Any:
     """Maximum (``kind="max"``) or mean (``"avg"``) over each window of NHWC `x`, in `acc`.
@@ -109,8 +116,7 @@ def pool2d(x: Any, kind: str, pool: tuple[int, int], strides: tuple[int, int],
     CuPy for the CUDA backend).
     """
     n, h, w, c = x.shape
-    oh, ow = (conv_output_size(size, k, s, 1, pad) if size else 0
-              for size, k, s, pad in zip((h, w), pool, strides, padding))
+    oh, ow = (pool_output_size(size, k, s, pad) for size, k, s, pad in zip((h, w), pool, strides, padding))
     if n * oh * ow * c == 0:
         return xp.empty((n, oh, ow, c), acc)
 

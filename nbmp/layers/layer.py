@@ -73,7 +73,9 @@ class Layer:
     """Base class for layers: subclass it and override ``build`` and ``call``.
 
     Variables and layers held in attributes (directly or in lists, tuples and dicts) are the
-    layer's weights and sublayers, in the order the attributes were first assigned.
+    layer's weights and sublayers, in the order the attributes were first assigned; they are
+    found by walking the attributes on each access (so a layer that holds its parent has the
+    parent's weights among its own).
 
     Args:
         trainable: whether the layer's weights are trained.
@@ -95,7 +97,7 @@ class Layer:
         self._dtype_policy = as_policy(dtype)
         self._inferred_compute_dtype: str | None = None
         self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)  # not the setter: sublayers keep their own flag
         self.autocast = bool(autocast)
         self.built = False
         self.input_spec: InputSpec | None = None
@@ -235,7 +237,7 @@ class Layer:
     def _add_weight(self, shape: Any = (), initializer: Any = None, dtype: Any = None,
                     trainable: bool = True, autocast: bool = True, name: str | None = None
                     ) -> Variable:
-        shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in (shape or ()))
+        shape = (int(shape),) if is_int(shape) else tuple(int(d) for d in (shape or ()))
         dtype_name = dtypes.canonical_name(dtype) if dtype is not None else (
             self.variable_dtype or floatx())
         if initializer is None:
@@ -273,8 +275,9 @@ class Layer:
                 first = kwargs[name] = _as_input(kwargs[name])
             elif required:
                 received = f"keyword arguments {sorted(kwargs)}" if kwargs else "no arguments"
+                by_name = f" or layer({name}=...)" if name else ""
                 raise TypeError(f"Layer {self.name!r} was called without an input: call it as "
-                                f"layer(inputs) or layer({name or 'inputs'}=...). Received {received}")
+                                f"layer(inputs){by_name}. Received {received}")
             else:
                 first = None
         before = self._resolve_policy(first)
@@ -331,13 +334,13 @@ class Layer:
         self.built = True
 
     def _floating_input(self, inputs: Any) -> Any:
-        """`inputs` in the compute dtype if it is an integer or boolean Array, for layers that
-        compute with their floating weights: Keras 3 gives such a layer's compute dtype, where
-        NumPy's promotion would give float64 (int32 with float32)."""
+        """`inputs` in the dtype the layer computes in if it is an integer or boolean Array, for
+        layers that compute with their floating weights (the compute dtype; the variables' own
+        with ``autocast=False``): Keras 3's promotion gives that dtype, NumPy's float64."""
         if isinstance(inputs, Array) and inputs.dtype.kind in "biu":
-            compute = self.compute_dtype
-            if compute is not None and dtypes.is_floating(compute):
-                return inputs.astype(compute)
+            target = self._input_cast_dtype() or self.variable_dtype or self.compute_dtype
+            if target is not None and dtypes.is_floating(target):
+                return inputs.astype(target)
         return inputs
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:

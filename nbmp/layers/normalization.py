@@ -13,13 +13,14 @@ from nbmp import ops
 from nbmp.array import Array
 from nbmp.layers.input_spec import InputSpec
 from nbmp.layers.layer import Layer
+from nbmp.ops._core import is_int
 
 
 def _axes(axis: Any) -> tuple[int, ...]:
-    items = (axis,) if isinstance(axis, int) else tuple(axis)
-    if not items or not all(isinstance(a, int) for a in items):
+    items = (axis,) if is_int(axis) else tuple(axis)
+    if not items or not all(is_int(a) for a in items):
         raise ValueError(f"axis must be an int or a tuple of ints. Received: axis={axis!r}")
-    return items
+    return tuple(int(a) for a in items)
 
 
 class _Normalization(Layer):

@@ -16,7 +16,7 @@ from nbmp import dtypes
 from nbmp import layers as layers_module
 from nbmp.array import Array, asarray
 from nbmp.layers.core import Input
-from nbmp.layers.layer import Layer
+from nbmp.layers.layer import Layer, positive_int
 from nbmp.models import weights_file
 from nbmp.ops import cast, concatenate
 
@@ -57,6 +57,8 @@ class Sequential(Layer):
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add needs a Layer or an Input. Received: {layer!r}")
         self._stack.append(layer)
+        if not self.trainable:  # a frozen model freezes what joins it (Keras sets it on the tree)
+            layer.trainable = False
         self.built = False
         if self._input is not None and None not in self._input.shape[1:]:
             self._build_from_input()
@@ -100,8 +102,7 @@ class Sequential(Layer):
         """Outputs for `x`, computed in batches of `batch_size` (with a progress bar on a
         terminal or in a notebook when tqdm is installed and ``verbose`` allows)."""
         data = asarray(x)
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int. Received: {batch_size!r}")
+        batch_size = positive_int(batch_size, "batch_size", "predict")
         if len(data) == 0:
             return self(data)
         starts = range(0, len(data), batch_size)

@@ -19,6 +19,11 @@ def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def as_axes(axis: Any) -> Any:
+    """An axis argument as NumPy takes it: a list of axes becomes a tuple."""
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
 def is_weak_scalar(x: Any) -> bool:
     """Python bool/int/float: weak in promotion (NEP 50), never cast by layers."""
     return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)

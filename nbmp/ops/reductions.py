@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 
 from nbmp.array import Array
-from nbmp.ops._core import as_array, backend, work_dtype, wrap, xp
+from nbmp.ops._core import as_array, as_axes, backend, work_dtype, wrap, xp
 
-Axis = int | tuple[int, ...] | None
+Axis = int | tuple[int, ...] | list[int] | None
 
 
-def _reduce(fn_name: str, x: Any, axis: Axis | list[int], keepdims: bool) -> Array:
+def _reduce(fn_name: str, x: Any, axis: Axis, keepdims: bool) -> Array:
     """``fn_name`` over `axis`: 16-bit floats in float32, rounded once back to their dtype;
     other dtypes give NumPy's result dtype (the sum of int8 values is an int64, a mean of ints
     a float64)."""
@@ -20,10 +20,8 @@ def _reduce(fn_name: str, x: Any, axis: Axis | list[int], keepdims: bool) -> Arr
     be, mod = backend(x), xp(x)
     work = work_dtype(x.dtype)
     data = x._data if x.dtype == work else be.cast(x._data, work)
-    if isinstance(axis, list):
-        axis = tuple(axis)
     with np.errstate(all="ignore"):
-        y = mod.asarray(getattr(mod, fn_name)(data, axis=axis, keepdims=keepdims))
+        y = mod.asarray(getattr(mod, fn_name)(data, axis=as_axes(axis), keepdims=keepdims))
     return wrap(be.cast(y, x.dtype) if work != x.dtype else y, x)
 
 

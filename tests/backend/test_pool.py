@@ -1,5 +1,5 @@
 """The CPU pooling kernel held to ``reference.pool2d`` in float64 on the same inputs: maxima
-exact (NaN included), means within float32 accumulation and one rounding."""
+exact (NaN included), means within float32 accumulation and the final rounding."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from nbmp.backend import reference
 from nbmp.backend.cpu import pool
 from nbmp.ops.conv import same_padding
 
-DTYPES = ["float16", "bfloat16", "float32", "float64"]
+DTYPES = ["float16", "bfloat16", "float32"]  # the kernel's; float64 goes to the oracle itself
 #: Values a window may hold besides normal ones: NaN, infinities, signed zeros, the largest
 #: finite fp16, subnormals of each 16-bit format (fp16 2**-24; bf16 2**-133).
 SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 65504.0, -65504.0, 2.0**-24, -(2.0**-133)]
@@ -26,11 +26,11 @@ def _check(x, kind, pool_size, strides, pads):
     if kind == "max":  # one of the inputs: exact, NaN where the oracle has NaN
         np.testing.assert_array_equal(got.astype(np.float64), exact)
         return
-    # a float32 sum of at most pool_size[0] * pool_size[1] values, a division, one rounding
+    # a float32 sum of at most pool_size[0] * pool_size[1] values, times a rounded 1 / count
+    # (two more float32 roundings), then the rounding to x's dtype
     count = pool_size[0] * pool_size[1]
     magnitude = reference.pool2d(np.abs(x.astype(np.float64)), "avg", pool_size, strides, pads)
-    bound = (count + 1) * testing.ACCUMULATION_EPS * magnitude if x.dtype != np.float64 else 0 * magnitude
-    bound = bound + testing.rounding_bound(exact, x.dtype)
+    bound = (count + 2) * testing.ACCUMULATION_EPS * magnitude + testing.rounding_bound(exact, x.dtype)
     testing.assert_within_bound(got, exact, bound, "avg_pool2d", dtype=x.dtype)
 
 
@@ -59,8 +59,22 @@ def test_pooling_matches_the_oracle(case, kind):
     _check(x, kind, pool_size, strides, pads)
 
 
+def test_float64_is_pooled_by_the_oracle(monkeypatch):
+    called = []
+    monkeypatch.setattr(reference, "pool2d", lambda *args: called.append(args) or "oracle")
+    assert pool.pool2d(np.ones((1, 2, 2, 1)), "avg", (2, 2), (2, 2), ((0, 0), (0, 0))) == "oracle"
+    assert len(called) == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_mean_of_negative_zeros_is_negative_zero(dtype):
+    x = np.full((1, 2, 2, 19), -0.0, dtypes.as_numpy(dtype))  # a vector of 16 channels and a tail
+    got = pool.pool2d(x, "avg", (2, 2), (2, 2), ((0, 0), (0, 0)))
+    assert (got == 0).all() and np.signbit(got).all()
+
+
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@pytest.mark.parametrize("dtype", DTYPES[:3])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_threads_share_the_rows(kind, dtype, every_call_threaded, use_threads):
     use_threads(3)
     x = np.random.default_rng(1).standard_normal((2, 9, 7, 21)).astype(dtypes.as_numpy(dtype))

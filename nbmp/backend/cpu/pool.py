@@ -4,8 +4,10 @@ registers.
 For each output pixel the kernel walks its window (clipped to the image: "same" padding is
 never read, as in TensorFlow), WIDTH channels at a time in one float32 vector register
 (maxima with ``vmax``, which propagates NaN; sums with ``vadd``, times ``1 / count``), the last
-``channels % WIDTH`` one by one, and rounds the results once from there (a maximum is one of the
-inputs, so exact).
+``channels % WIDTH`` one by one, and rounds the results from there: a maximum is one of the
+inputs, so exact; a mean is the float32 sum times the float32 ``1 / count``, within one float32
+rounding of ``sum / count`` (a vector division cost more than the sums), then rounded once to
+the output dtype.
 Rows of the output are shared among the threads for large inputs; float64 input is left to
 ``reference.pool2d``. (That NumPy path over a float32 copy, nbmp's before this kernel, ran 2.5-6x
 slower for maxima and 7-12x for means, on the 2-core machine measured.)
@@ -39,7 +41,6 @@ from nbmp.backend.cpu.simd import (
     vstore,
     vstore_bf16,
     vstore_f16,
-    vzero,
 )
 from nbmp.backend.cpu.spin import start_workers
 
@@ -142,10 +143,11 @@ def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, reciprocals)
 
     `x` and `out` are flat NHWC storage of `shape` (batch, height, width, channels, output
     height, output width); ``geometry`` is (pool height, pool width, stride height, stride
-    width, top pad, left pad). `reciprocals` is empty for maxima; for means, ``1 / count`` for
-    each count of pixels a window can hold (from 1 up), the sums' factor. A pixel's channels go
-    WIDTH at a time in a register, rounded from there, the last ``channels % WIDTH`` one by
-    one; ``scratch`` row ``th`` is a thread's float32 buffer for fp16 on CPUs without F16C.
+    width, top pad, left pad). `reciprocals` is empty for maxima; for means, -0.0 and then
+    ``1 / count`` for each count of pixels a window can hold (from 1 up), the sums' factor.
+    A pixel's channels go WIDTH at a time in a register, rounded from there, the last
+    ``channels % WIDTH`` one by one; ``scratch`` row ``th`` is a thread's float32 buffer for
+    fp16 on CPUs without F16C.
     """
     start_workers(go)
     batch, height, width, channels, out_h, out_w = shape
@@ -160,7 +162,7 @@ def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, reciprocals)
             j_lo, j_hi = max(j * sw - left, 0), min(j * sw - left + pw, width)
             first = ((n * height + i_lo) * width + j_lo) * channels
             to = (r * out_w + j) * channels
-            k = (i_hi - i_lo) * (j_hi - j_lo) - 1  # the window's pixels, less one
+            k = (i_hi - i_lo) * (j_hi - j_lo)  # the window's pixels
             c = 0
             while c + WIDTH <= channels:
                 v = _vload_wide(x, first + c)
@@ -170,8 +172,8 @@ def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, reciprocals)
                         if at != first:
                             w = _vload_wide(x, at + c)
                             v = vadd(v, w) if average else vmax(v, w)
-                if average:  # a product rounded once (an fma with 0), not a division
-                    v = vfma(v, vbroadcast(reciprocals, k), vzero())
+                if average:  # a product (an fma adding -0.0: the sign of a zero sum stays)
+                    v = vfma(v, vbroadcast(reciprocals, k), vbroadcast(reciprocals, 0))
                 _vstore_narrow(out, to + c, v, row, c)
                 c += WIDTH
             for t in range(c, channels):
@@ -206,7 +208,7 @@ def pool2d(x: np.ndarray, kind: str, pool: tuple[int, int], strides: tuple[int, 
         raise TypeError(f"pool2d: unsupported dtype. Valid: float16, bfloat16, float32, float64. "
                         f"Received: {x.dtype}")
     view = _STORAGE[x.dtype]
-    sizes = [_output_size(x.shape[1 + a], pool[a], strides[a], sum(pads[a])) for a in (0, 1)]
+    sizes = [reference.pool_output_size(x.shape[1 + a], pool[a], strides[a], pads[a]) for a in (0, 1)]
     out = np.empty((x.shape[0], *sizes, x.shape[3]), x.dtype)
     if out.size == 0:
         return out
@@ -215,12 +217,10 @@ def pool2d(x: np.ndarray, kind: str, pool: tuple[int, int], strides: tuple[int, 
     geometry = np.array([*pool, *strides, pads[0][0], pads[1][0]], np.int64)
     shape = np.array([*x.shape, *sizes], np.int64)
     scratch = np.empty((count, x.shape[3] if view == np.uint16 and not HARDWARE_F16 else 0), np.float32)
-    reciprocals = np.float32(1) / np.arange(1, pool[0] * pool[1] + 1, dtype=np.float32)
+    reciprocals = np.empty(pool[0] * pool[1] + 1, np.float32)
+    reciprocals[0] = -0.0
+    reciprocals[1:] = np.float32(1) / np.arange(1, reciprocals.size, dtype=np.float32)
     threads.parallel(_pool_share, bits.reshape(-1), out.view(view).reshape(-1), scratch, shape, geometry,
                      reciprocals if kind == "avg" else reciprocals[:0], nthreads=count)
     return out
 
-
-def _output_size(size: int, pool: int, stride: int, padding: int) -> int:
-    """Whole windows along an axis of `size` with `padding` added (none in an empty axis)."""
-    return (size + padding - pool) // stride + 1 if size and size + padding >= pool else 0
