@@ -9,8 +9,9 @@ inputs, so exact; a mean is the float32 sum times the float32 ``1 / count``, wit
 rounding of ``sum / count`` (a vector division cost more than the sums), then rounded once to
 the output dtype.
 Rows of the output are shared among the threads for large inputs; float64 input is left to
-``reference.pool2d``. (That NumPy path over a float32 copy, nbmp's before this kernel, ran 2.5-6x
-slower for maxima and 7-12x for means, on the 2-core machine measured.)
+``reference.pool2d``. (nbmp's path before this kernel, NumPy's maxima and sums over windows of
+a float32 copy made by the cast kernel, ran 2.5-6x slower for maxima and 7-12x for means on
+the 2-core machine measured; ``reference.pool2d`` on NumPy's own ``astype`` copy is slower still.)
 
 >>> import numpy as np
 >>> x = np.arange(16, dtype=np.float16).reshape(1, 4, 4, 1)
