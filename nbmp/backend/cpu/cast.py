@@ -22,7 +22,7 @@ from numba.extending import overload
 
 from nbmp import dtypes
 from nbmp.backend.cpu import halfbits as hb
-from nbmp.backend.cpu import spin, threads
+from nbmp.backend.cpu import spin, threads, versions
 from nbmp.backend.cpu.halfbits import (
     bf16_to_f32,
     f16_to_f32,
@@ -39,12 +39,7 @@ __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "cast"]
 #: versions the cached kernels were built with, so bumping one there forces
 #: a change here (checked at import), which invalidates the cache.
 KERNEL_VERSION = "cast-2/halfbits-1/spin-3"
-if not KERNEL_VERSION.endswith(f"/{hb.KERNEL_VERSION}/{spin.KERNEL_VERSION}"):
-    raise RuntimeError(
-        f"nbmp.backend.cpu.cast was built against other halfbits/spin versions: update "
-        f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to end with "
-        f"{hb.KERNEL_VERSION!r}/{spin.KERNEL_VERSION!r}"
-    )
+versions.require(__name__, KERNEL_VERSION, hb.KERNEL_VERSION, spin.KERNEL_VERSION)
 
 #: Below this many elements the serial kernel runs: threads cost more than they save (on the
 #: 2-core virtual machine measured, two threads broke even at 256K elements, and 64K ran 2-5x

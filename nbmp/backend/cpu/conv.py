@@ -48,7 +48,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from nbmp.backend.cpu import amx, gemm, threads
+from nbmp.backend.cpu import amx, gemm, threads, versions
 from nbmp.backend.cpu.gemm import (
     _FLAGS,
     _OPTS,
@@ -85,9 +85,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
 KERNEL_VERSION = "conv-17/gemm-20/simd-7/halfbits-1/spin-3/amx-1"
-if not KERNEL_VERSION.endswith(gemm.KERNEL_VERSION):
-    raise RuntimeError(f"nbmp.backend.cpu.conv was built against another gemm version: update KERNEL_VERSION "
-                       f"(now {KERNEL_VERSION!r}) to end with {gemm.KERNEL_VERSION!r}")
+versions.require(__name__, KERNEL_VERSION, gemm.KERNEL_VERSION)
 
 #: Size a thread's float32 input slab aims at (an L2-sized band of rows).
 SLAB_BYTES = 1 << 18

@@ -28,16 +28,14 @@ from numba.extending import overload
 
 from nbmp import dtypes
 from nbmp.backend import reference
-from nbmp.backend.cpu import halfbits, simd, spin, threads
-from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
+from nbmp.backend.cpu import gemm, threads, versions
+from nbmp.backend.cpu.gemm import _to_f32, _vload_f32
+from nbmp.backend.cpu.halfbits import HARDWARE_F16, f32_to_bf16, f32_to_f16
 from nbmp.backend.cpu.simd import (
     WIDTH,
     vadd,
     vbroadcast,
     vfma,
-    vload,
-    vload_bf16,
-    vload_f16,
     vmax,
     vstore,
     vstore_bf16,
@@ -47,15 +45,10 @@ from nbmp.backend.cpu.spin import start_workers
 
 __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "pool2d"]
 
-#: Numba's cache hashes this file only: the simd, halfbits and spin versions the cached kernels were
-#: built with, checked at import (bumping one there forces an edit here).
-KERNEL_VERSION = "pool-1/simd-7/halfbits-1/spin-3"
-if not KERNEL_VERSION.endswith(f"/{simd.KERNEL_VERSION}/{halfbits.KERNEL_VERSION}/{spin.KERNEL_VERSION}"):
-    raise RuntimeError(
-        f"nbmp.backend.cpu.pool was built against other simd/halfbits/spin versions: update "
-        f"KERNEL_VERSION (now {KERNEL_VERSION!r}) to end with "
-        f"{simd.KERNEL_VERSION!r}/{halfbits.KERNEL_VERSION!r}/{spin.KERNEL_VERSION!r}"
-    )
+#: The versions of the modules the cached kernels inline (gemm's decoders, and through gemm's
+#: string simd, halfbits and spin), checked at import (see ``versions``).
+KERNEL_VERSION = "pool-2/gemm-20/simd-7/halfbits-1/spin-3/amx-1"
+versions.require(__name__, KERNEL_VERSION, gemm.KERNEL_VERSION)
 
 #: Inputs of this many elements or more are pooled on all threads. Measured on the 2-core
 #: virtual machine (bf16, 2x2 windows), two threads against one: 0.75x at 100K elements, 1.28x
@@ -69,22 +62,6 @@ _STORAGE = {  # NumPy dtype -> the view the kernel reads
     dtypes.bfloat16: np.dtype(np.int16),
     np.dtype(np.float32): np.dtype(np.float32),
 }
-
-
-def _widen(v):
-    """Element `v` of a storage view as a float (jit only)."""
-    raise NotImplementedError
-
-
-@overload(_widen, inline="always")
-def _ov_widen(v):
-    if v == types.uint16:
-        return lambda v: f16_to_f32(v)
-    if v == types.int16:
-        return lambda v: bf16_to_f32(np.uint16(v))
-    if v == types.float32:
-        return lambda v: v
-    return None
 
 
 def _narrow(v, out):
@@ -101,18 +78,6 @@ def _ov_narrow(v, out):
     if out.dtype == types.float32:
         return lambda v, out: v
     return None
-
-
-def _vload_wide(x, i):
-    """``x[i:i+WIDTH]`` of a float32, fp16 (uint16) or bf16 (int16) array as a float32 vector."""
-    raise NotImplementedError
-
-
-@overload(_vload_wide, inline="always")
-def _ov_vload_wide(x, i):
-    return {types.float32: lambda x, i: vload(x, i),
-            types.uint16: lambda x, i: vload_f16(x, i),
-            types.int16: lambda x, i: vload_bf16(x, i)}.get(x.dtype)
 
 
 def _vstore_narrow(out, i, v, row, c):
@@ -166,24 +131,24 @@ def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, reciprocals)
             k = (i_hi - i_lo) * (j_hi - j_lo)  # the window's pixels
             c = 0
             while c + WIDTH <= channels:
-                v = _vload_wide(x, first + c)
+                v = _vload_f32(x, first + c)
                 for a in range(i_lo, i_hi):
                     for b in range(j_lo, j_hi):
                         at = ((n * height + a) * width + b) * channels
                         if at != first:
-                            w = _vload_wide(x, at + c)
+                            w = _vload_f32(x, at + c)
                             v = vadd(v, w) if average else vmax(v, w)
                 if average:  # a product (an fma adding -0.0: the sign of a zero sum stays)
                     v = vfma(v, vbroadcast(reciprocals, k), vbroadcast(reciprocals, 0))
                 _vstore_narrow(out, to + c, v, row, c)
                 c += WIDTH
             for t in range(c, channels):
-                v1 = _widen(x[first + t])
+                v1 = _to_f32(x[first + t])
                 for a in range(i_lo, i_hi):
                     for b in range(j_lo, j_hi):
                         at = ((n * height + a) * width + b) * channels
                         if at != first:
-                            w1 = _widen(x[at + t])
+                            w1 = _to_f32(x[at + t])
                             if average:
                                 v1 += w1
                             elif w1 > v1 or w1 != w1:  # NaN wins
