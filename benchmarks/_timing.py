@@ -99,6 +99,21 @@ def add_common_options(parser: argparse.ArgumentParser, shapes: str, shapes_help
                         help="a short run: 3 repeats, 1 warm-up, 0.25 s pauses, 1 s budget")
 
 
+def parse_sizes(text: str, form: str, counts: Sequence[int]) -> list[int]:
+    """``"AxBxC"`` as positive ints, as many as one of `counts`; else a SystemExit naming `form`.
+
+    >>> parse_sizes("32x26X26x32", "NxHxWxC", (4,))
+    [32, 26, 26, 32]
+    """
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in counts or min(parts) < 1:
+        raise SystemExit(f"--shapes: each case must be {form} with positive sizes, got {text!r}")
+    return parts
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
@@ -311,6 +326,17 @@ class Timer:
         return timing
 
 
+def start(args: argparse.Namespace) -> tuple[Any, float, Any, str]:
+    """Import nbmp (timed: its first call) and torch (unless ``--no-torch``), and print the
+    machine: ``(nbmp, seconds its import took, torch or None, a line describing torch)``."""
+    import importlib
+
+    t_import, nbmp = first_call(lambda: importlib.import_module("nbmp"))
+    torch, torch_line = import_torch(args.no_torch)
+    describe_machine([torch_line, f"nbmp {nbmp.__version__}; {settings_line(args)}"])
+    return nbmp, t_import, torch, torch_line
+
+
 def first_call(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Seconds taken by one call of ``fn`` (a first call: compilation or cache load) and its result."""
     t0 = time.perf_counter()
@@ -417,6 +443,18 @@ def load_line() -> str:
     if load >= 0.5 * usable_cores():
         text = f"WARNING: the machine is busy, {text}"
     return text
+
+
+def print_closing(first_calls: Sequence[Sequence[Any]], headers: Sequence[str], notes: Sequence[str],
+                  t0: float) -> None:
+    """The first call of each nbmp kernel next to its steady state (each row's last two cells,
+    seconds or None), the notes once each, then the footer."""
+    print("\nnbmp first calls (compilation or on-disk cache load) vs the steady state:")
+    print_table(headers, [[*row[:-2], fmt_seconds(row[-2]), fmt_seconds(row[-1])] for row in first_calls],
+                left=len(headers) - 2)
+    for note in dict.fromkeys(notes):
+        print(f"note: {note}")
+    print_footer(t0)
 
 
 def print_footer(t0: float) -> None:

@@ -19,7 +19,6 @@ half-precision inputs; ``check`` says ``MISMATCH`` when the error is beyond a lo
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -53,13 +52,7 @@ class ConvCase:
 
 def parse_case(text: str) -> ConvCase:
     """``"NxHxWxCINxCOUTxK"``: batch, height, width, channels in and out, kernel size."""
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        parts = []
-    if len(parts) != 6 or min(parts) < 1:
-        raise SystemExit(f"--shapes: each case must be NxHxWxCINxCOUTxK with positive sizes, got {text!r}")
-    return ConvCase(*parts)
+    return ConvCase(*_timing.parse_sizes(text, "NxHxWxCINxCOUTxK", (6,)))
 
 
 def conv2d_im2col(x: np.ndarray, kernel: np.ndarray, acc: Any = np.float32) -> np.ndarray:
@@ -160,9 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _timing.parse_args(parser, argv)
     cases = [parse_case(s) for s in args.shapes.split(",") if s.strip()]
 
-    t_import, nbmp = _timing.first_call(lambda: importlib.import_module("nbmp"))
-    torch, torch_line = _timing.import_torch(args.no_torch)
-    _timing.describe_machine([torch_line, f"nbmp {nbmp.__version__}; {_timing.settings_line(args)}"])
+    nbmp, t_import, torch, torch_line = _timing.start(args)
     timer = _timing.make_timer(args)
     first_calls: list[tuple[str, str, float, float | None]] = [("import nbmp", "-", t_import, None)]
     notes: list[str] = []
@@ -187,13 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     if torch is None:
         print(f"  {torch_line}")
 
-    print("\nnbmp first calls (compilation or on-disk cache load) vs the steady state:")
-    _timing.print_table(["kernel", "dtype", "first call", "steady"],
-                        [[label, dt, _timing.fmt_seconds(t1), _timing.fmt_seconds(t)]
-                         for label, dt, t1, t in first_calls], left=2)
-    for note in dict.fromkeys(notes + timer.skipped):
-        print(f"note: {note}")
-    _timing.print_footer(t0)
+    _timing.print_closing(first_calls, ["kernel", "dtype", "first call", "steady"], notes + timer.skipped, t0)
 
 
 if __name__ == "__main__":

@@ -38,15 +38,9 @@ DEFAULT_SHAPES = "512,1024,2048,256x1024x1024,64x784x512"
 
 def parse_shape(text: str) -> tuple[int, int, int]:
     """``"n"`` is the square ``(n, n, n)``; ``"MxKxN"`` is ``a`` (M, K) times ``b`` (K, N)."""
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        parts = []
-    if len(parts) == 1:
-        parts *= 3
-    if len(parts) != 3 or min(parts) < 1:
-        raise SystemExit(f"--shapes: each shape must be N or MxKxN with positive sizes, got {text!r}")
-    return parts[0], parts[1], parts[2]
+    parts = _timing.parse_sizes(text, "N or MxKxN", (1, 3))
+    m, k, n = parts * 3 if len(parts) == 1 else parts
+    return m, k, n
 
 
 @dataclass
@@ -191,10 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     args = _timing.parse_args(parser, argv)
     shapes = [parse_shape(s) for s in args.shapes.split(",") if s.strip()]
 
-    t_import, nbmp = _timing.first_call(lambda: importlib.import_module("nbmp"))
+    nbmp, t_import, torch, torch_line = _timing.start(args)
     gemm = gemm_backend()
-    torch, torch_line = _timing.import_torch(args.no_torch)
-    _timing.describe_machine([torch_line, f"nbmp {nbmp.__version__}; {_timing.settings_line(args)}"])
     bench = Bench(args, torch)
     bench.first_calls.append(("import nbmp", "-", "-", t_import, None))
 
@@ -220,14 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     if torch is None:
         print(f"  {torch_line}")
 
-    print("\nnbmp first calls (compilation or on-disk cache load) vs the steady state:")
-    _timing.print_table(
-        ["kernel", "dtype", "shape", "first call", "steady"],
-        [[label, dt, shape, _timing.fmt_seconds(t_first), _timing.fmt_seconds(steady)]
-         for label, dt, shape, t_first, steady in bench.first_calls], left=3)
-    for note in dict.fromkeys(bench.notes + bench.timer.skipped):
-        print(f"note: {note}")
-    _timing.print_footer(t0)
+    _timing.print_closing(bench.first_calls, ["kernel", "dtype", "shape", "first call", "steady"],
+                          bench.notes + bench.timer.skipped, t0)
 
 
 if __name__ == "__main__":

@@ -40,13 +40,8 @@ POOLINGS = (("max 2x2/2", "max", 2, 2, "valid"), ("avg 3x3/2", "avg", 3, 2, "sam
 
 def parse_shape(text: str) -> tuple[int, int, int, int]:
     """``"NxHxWxC"``: batch, height, width, channels."""
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        parts = []
-    if len(parts) != 4 or min(parts) < 1:
-        raise SystemExit(f"--shapes: each case must be NxHxWxC with positive sizes, got {text!r}")
-    return parts[0], parts[1], parts[2], parts[3]
+    n, h, w, c = _timing.parse_sizes(text, "NxHxWxC", (4,))
+    return n, h, w, c
 
 
 @dataclass
@@ -117,9 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _timing.parse_args(parser, argv)
     shapes = [parse_shape(s) for s in args.shapes.split(",") if s.strip()]
 
-    t_import, nbmp = _timing.first_call(lambda: importlib.import_module("nbmp"))
-    torch, torch_line = _timing.import_torch(args.no_torch)
-    _timing.describe_machine([torch_line, f"nbmp {nbmp.__version__}; {_timing.settings_line(args)}"])
+    nbmp, t_import, torch, torch_line = _timing.start(args)
     timer = _timing.make_timer(args)
     first_calls: list[tuple[str, str, float, float | None]] = [("import nbmp", "-", t_import, None)]
 
@@ -140,13 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     if torch is None:
         print(f"  {torch_line}")
 
-    print("\nnbmp first calls (compilation or on-disk cache load) vs the steady state:")
-    _timing.print_table(["kernel", "dtype", "first call", "steady"],
-                        [[label, dt, _timing.fmt_seconds(t1), _timing.fmt_seconds(t)]
-                         for label, dt, t1, t in first_calls], left=2)
-    for note in dict.fromkeys(timer.skipped):
-        print(f"note: {note}")
-    _timing.print_footer(t0)
+    _timing.print_closing(first_calls, ["kernel", "dtype", "first call", "steady"], timer.skipped, t0)
 
 
 if __name__ == "__main__":
