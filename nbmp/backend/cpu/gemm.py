@@ -430,14 +430,19 @@ def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
             bp16[base:base + 2 * steps * NR] = 0
         elif 2 * steps != kc:
             bp16[base + 2 * (kc // 2) * NR:base + 2 * steps * NR] = 0
+    full = min(max(n // NR, t_lo), t_hi)  # panels t_lo:full have NR columns of b
     for q in range((kc + 1) // 2):  # two rows of b at a time, across all panels: reads stay
         src = off + (p0 + 2 * q) * rs  # sequential (a panel at a time measured 1.1-1.8x slower)
         if cs == 1 and 2 * q + 1 < kc:  # the two rows interleaved, a vector at a time
-            for t in range(t_lo, t_hi):
-                j = t * NR
-                nr = min(NR, n - j)
-                row = d + (t - t_lo) * steps * NR + q * NR
-                v = 0
+            for t in range(t_lo, full):  # whole panels: a loop of constant length, unrolled
+                j, row = t * NR, d + (t - t_lo) * steps * NR + q * NR
+                for v in range(0, NR, WIDTH):
+                    zipped = vload_pairs(h, src + j + v, src + rs + j + v)
+                    vstore(bp, row + v, zipped)
+                    marks = vmark_bf16_subnormals(marks, zipped)
+            for t in range(full, t_hi):  # the last panel, short of columns
+                j, row = t * NR, d + (t - t_lo) * steps * NR + q * NR
+                v, nr = 0, n - j
                 while v + WIDTH <= nr:
                     zipped = vload_pairs(h, src + j + v, src + rs + j + v)
                     vstore(bp, row + v, zipped)
