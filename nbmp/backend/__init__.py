@@ -12,8 +12,18 @@ from types import ModuleType
 __all__ = ["for_device"]
 
 
+_loaded: dict[str, ModuleType] = {}
+
+
 def for_device(device: str) -> ModuleType:
     """The backend module that computes on `device` (``"cpu"`` or ``"cuda"``)."""
+    module = _loaded.get(device)
+    if module is None:
+        module = _loaded[device] = _load(device)
+    return module
+
+
+def _load(device: str) -> ModuleType:
     if device == "cpu":
         from nbmp.backend import cpu
 

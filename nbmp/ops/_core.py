@@ -44,13 +44,19 @@ def operand(x: Any, name: str) -> Array | bool | int | float:
 
 def common_device(*arrays: Any) -> str:
     """The one device shared by the Arrays in `arrays` (scalars ignored)."""
-    found = {a.device for a in arrays if isinstance(a, Array)}
-    if len(found) > 1:
-        shapes = ", ".join(f"{a.shape} on {a.device!r}" for a in arrays if isinstance(a, Array))
-        raise ValueError(f"Operands live on different devices: {shapes}. nbmp never copies between "
-                         "devices implicitly: move them to one with x.to('cuda') or x.to('cpu') "
-                         "(a layer's or model's weights: layer.to('cuda'))")
-    return found.pop() if found else "cpu"
+    device = None
+    for a in arrays:  # the common case, every operand on one device, without building a set
+        if isinstance(a, Array):
+            if device is None:
+                device = a._device
+            elif a._device != device:
+                break
+    else:
+        return "cpu" if device is None else device
+    shapes = ", ".join(f"{a.shape} on {a.device!r}" for a in arrays if isinstance(a, Array))
+    raise ValueError(f"Operands live on different devices: {shapes}. nbmp never copies between "
+                     "devices implicitly: move them to one with x.to('cuda') or x.to('cpu') "
+                     "(a layer's or model's weights: layer.to('cuda'))")
 
 
 def xp(*arrays: Any) -> ModuleType:

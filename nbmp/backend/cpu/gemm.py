@@ -1091,7 +1091,7 @@ def pack_b(b: np.ndarray) -> PackedB:
 
 def bias_vector(bias: np.ndarray | None) -> np.ndarray:
     """`bias` as the contiguous float32 vector ``_update`` reads; empty for no bias."""
-    return np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
+    return _NO_PANELS if bias is None else np.ascontiguousarray(bias, np.float32)
 
 
 def output_views(out: np.ndarray, partial_sums: bool) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -1109,8 +1109,9 @@ def output_views(out: np.ndarray, partial_sums: bool) -> tuple[np.ndarray, np.nd
         ldc = out.strides[0] // out.itemsize if m > 1 else n
         flat = np.lib.stride_tricks.as_strided(out, ((m - 1) * ldc + n,), (out.itemsize,))
     if out_kind == _F32:
-        return flat, np.empty(0, np.uint16), out_kind, ldc
-    return np.empty(flat.size if partial_sums else 0, np.float32), flat.view(np.uint16), out_kind, ldc
+        return flat, _NO_HALVES, out_kind, ldc
+    acc = np.empty(flat.size, np.float32) if partial_sums else _NO_PANELS
+    return acc, flat.view(np.uint16), out_kind, ldc
 
 
 def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | None = None,
@@ -1173,7 +1174,9 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
             b = PackedB(b.source, pairs=False)
 
 
-_NO_PANELS = np.empty(0, np.float32)  # ``_thread``'s ``packed`` when it packs b itself
+# Empty arrays the kernels take for what a call does not have (they never write to them):
+_NO_PANELS = np.empty(0, np.float32)  # ``_thread``'s ``packed`` when it packs b itself; no bias; no acc
+_NO_HALVES = np.empty(0, np.uint16)  # no half output
 _NO_GEOMETRY = np.empty(0, np.int64)  # ``_thread_tiles``' ``geo`` for a product of matrices
 _NO_B = (_NO_PANELS, 0, 0, 0)  # its strided ``b`` when b is a PackedB
 
