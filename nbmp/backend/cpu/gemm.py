@@ -986,7 +986,7 @@ def strided(x: np.ndarray) -> tuple[np.ndarray, int, int, int]:
     if x.size == 0:
         return np.empty(0, x.dtype), 0, 0, 0
     if x.flags.c_contiguous:  # the common case, without as_strided's cost (microseconds)
-        return x.reshape(-1), 0, x.shape[1], 1
+        return x.ravel(), 0, x.shape[1], 1
     size = x.itemsize
     rs, cs = (s // size for s in x.strides)
     # the corner with the lowest address starts buf
@@ -1035,14 +1035,14 @@ class PackedB:
     def _pack(self) -> bool:
         """Fill ``data`` (as ``pairs`` says); False when a bf16 subnormal stopped it."""
         (k, n), pairs = self.shape, self.pairs
-        self.data = _line_aligned(_packed_slots(k, n, self.depth, pairs))
+        self.data = _packed_buffer(k, n, self.depth, int(pairs))
         if not self.data.size:
             return True
         count = thread_count(self.data.size, PACK_SERIAL_MAX)
         subnormal = np.zeros(count, np.int64)
         threads.parallel(_pack_b_share, *strided(self.source), k, n, self.depth, int(pairs), self.data,
                          subnormal, nthreads=count)
-        return not np.count_nonzero(subnormal)
+        return not any(subnormal.tolist())
 
     def __repr__(self) -> str:
         layout = {True: " bf16 pairs", TILES: " AMX tiles"}.get(self.pairs, "")
@@ -1055,10 +1055,14 @@ def thread_count(work: int, serial_max: int) -> int:
     return 1 if work <= serial_max else threads.get_num_threads()
 
 
-def _packed_slots(k: int, n: int, depth: int, pairs: bool | int) -> int:
-    """How many float32 slots a ``PackedB`` of a (K, N) matrix takes, in blocks of `depth`."""
-    full, last = divmod(k, depth) if k else (0, 0)
-    return (full * _steps(depth, pairs) + _steps(last, pairs)) * -(-n // NR) * NR
+@njit(**_OPTS)
+def _packed_buffer(k, n, depth, pairs):
+    """A ``_line_aligned`` buffer for a ``PackedB`` of a (K, N) matrix in blocks of `depth`, or
+    with gemm's blocking for `pairs` if `depth` is 0 (one call from Python, not four)."""
+    if depth == 0:
+        depth = _block_depth(k, pairs)
+    full, last = (k // depth, k % depth) if k else (0, 0)
+    return _line_aligned((full * _steps(depth, pairs) + _steps(last, pairs)) * -(-n // NR) * NR)
 
 
 def _slabs_share_b(m: int, n: int, pairs: bool | int = False) -> bool:
@@ -1154,8 +1158,7 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
             if isinstance(b, PackedB):
                 b_args = (*_NO_B, b.data, False)
             else:
-                slots = _packed_slots(k, n, _block_depth(k, TILES), TILES)
-                b_args = (*strided(b), _line_aligned(slots), True)
+                b_args = (*strided(b), _packed_buffer(k, n, 0, TILES), True)
             # partial sums in cache, not in a float32 buffer beside a half output
             _run_tiles(strided(a), _NO_GEOMETRY, b_args, m, n, k, out, epilogue, subnormal)
         else:
@@ -1166,7 +1169,7 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
             b_args = (*_NO_B, b.data) if isinstance(b, PackedB) else (*strided(b), _NO_PANELS)
             rest = (m, n, k, *output_views(out, partial_sums=k > KC), *epilogue)
             threads.parallel(_thread, *strided(a), *b_args, bool(pairs), *rest, subnormal, nthreads=count)
-        if not (pairs and np.count_nonzero(subnormal)):
+        if not (pairs and any(subnormal.tolist())):
             return out
         # a subnormal, which vdpbf16ps and AMX would read as zero, stopped the pairs: again in float32
         pairs = False
@@ -1203,4 +1206,4 @@ def conv_tiles(image: np.ndarray, geo: np.ndarray, weights: PackedB, out: np.nda
     subnormal = np.zeros(thread_count(m * n * k, SERIAL_MAX_TILES), np.int64)
     _run_tiles((image, 0, 0, 0), geo, (*_NO_B, weights.data, False), m, n, k, out,
                (bias_vector(bias), ACTIVATIONS[activation]), subnormal)
-    return not np.count_nonzero(subnormal)
+    return not any(subnormal.tolist())
