@@ -16,12 +16,16 @@ def cast(x: Any, dtype: Any) -> Array:
     >>> nbmp.ops.cast([1.0, 2049.0, 65520.0, 1e-8], "float16").tolist()
     [1.0, 2048.0, inf, 0.0]
     """
-    if isinstance(x, (list, tuple, bool, int, float)):  # Python numbers: rounded once, to dtype
-        return asarray(x, dtype=dtype)
-    x = as_array(x)
     target = dtypes.as_numpy(dtype)
-    if x.dtype == target:
-        return x
+    if isinstance(x, Array):
+        if x._data.dtype == target:  # most operands of an op are in its dtype already
+            return x
+    elif isinstance(x, (list, tuple, bool, int, float)):  # Python numbers: rounded once, to dtype
+        return asarray(x, dtype=target)
+    else:
+        x = as_array(x)
+        if x.dtype == target:
+            return x
     return wrap(backend(x).cast(x._data, target), x)
 
 

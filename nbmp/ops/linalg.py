@@ -54,7 +54,7 @@ def matmul(a: Any, b: Any, out_dtype: Any = None) -> Array:
                          f"a={a.shape}, b={b.shape}") from None
     in_dtype = dtypes.result_type(a, b)
     out = _check_out_dtype(out_dtype) if out_dtype is not None else in_dtype
-    a, b = _in(a, in_dtype), _in(b, in_dtype)
+    a, b = cast(a, in_dtype), cast(b, in_dtype)
     if in_dtype not in _KERNEL_DTYPES:  # integers: NumPy does them exactly
         return cast(wrap(np.asarray(np.matmul(a._data, b._data)), (a, b)), out)
     be = backend(a, b)
@@ -62,11 +62,6 @@ def matmul(a: Any, b: Any, out_dtype: Any = None) -> Array:
         rows = be.dense(_as_rows(a._data), _weights(be, b), None, None, out)
         return wrap(rows.reshape(a.shape[:-1] + b.shape[1:]), (a, b))
     return wrap(be.matmul(a._data, b._data, out), (a, b))
-
-
-def _in(x: Array, dtype: str) -> Array:
-    """`x` in `dtype` (a name): itself when it is already, as most operands are."""
-    return x if x.dtype == dtype else cast(x, dtype)
 
 
 def _as_rows(x: Any) -> Any:
@@ -119,7 +114,7 @@ def dense(x: Any, kernel: Any, bias: Any = None,
     acc = "float64" if dtype == "float64" else "float32"
     # An unfused activation gets the accumulator and rounds once after.
     out = dtype if fused is not None or activation is None else acc
-    xs, ks = _in(x, dtype), _in(kernel, dtype)
+    xs, ks = cast(x, dtype), cast(kernel, dtype)
     bs = None if bias_arr is None else cast_kept(bias_arr, acc)._data
     be = backend(xs, ks)
     y2 = be.dense(_as_rows(xs._data), _weights(be, ks), bs, fused, out)
