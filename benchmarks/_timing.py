@@ -142,7 +142,9 @@ def settings_line(args: argparse.Namespace) -> str:
 
 def rates_heading(args: argparse.Namespace) -> str:
     """The line above a table of rates: which statistic it shows."""
-    paired = ", the median of each round's own ratio" if args.rounds > 1 and args.stat == "median" else ""
+    spread = " [lowest-highest round]" if args.rounds >= 3 else ""
+    paired = (f", the median of each round's own ratio{spread}"
+              if args.rounds > 1 and args.stat == "median" else "")
     return (f"GFLOP/s ({args.stat} of each block{_of_rounds(args)}; "
             f"ratios are nbmp's speed over the other column's{paired})")
 
@@ -191,7 +193,7 @@ class Rounds:
     ...     theirs: float | None
     >>> t = Rounds([[R(1.0, 2.0)], [R(3.0, 1.0)], [R(2.0, 4.0)]], "median")
     >>> t.rows, t.ratio(0, "mine", "theirs")  # rounds' ratios 0.5, 3 and 0.5; medians 2 and 2
-    ([R(mine=2.0, theirs=2.0)], '0.50x')
+    ([R(mine=2.0, theirs=2.0)], '0.50x [0.50-3.00]')
     >>> Rounds(t.rounds, "best").ratio(0, "mine", "theirs")
     '0.75x'
     """
@@ -204,13 +206,18 @@ class Rounds:
         """Row ``index``'s ``num / den`` as ``"1.23x"``. With ``stat == "median"`` it is the median
         over the rounds of each round's own ratio: the two blocks of a round ran seconds apart,
         so a change of the machine's speed between rounds (a shared virtual machine's slow and
-        fast spells) cancels out of it. With ``"best"``, the best rate over the best rate."""
+        fast spells) cancels out of it, and the lowest and highest round follow in brackets (from
+        three rounds on), to show how far one round's ratio can be trusted on this machine.
+        With ``"best"``, the best rate over the best rate."""
         if self.stat == "best":
             row = self.rows[index]
             return fmt_ratio(getattr(row, num), getattr(row, den))
         pairs = ((getattr(r[index], num), getattr(r[index], den)) for r in self.rounds)
         ratios = [n / d for n, d in pairs if n is not None and d]
-        return f"{statistics.median(ratios):.2f}x" if ratios else "-"
+        if not ratios:
+            return "-"
+        spread = f" [{min(ratios):.2f}-{max(ratios):.2f}]" if len(ratios) >= 3 else ""
+        return f"{statistics.median(ratios):.2f}x{spread}"
 
 
 # --- correctness --------------------------------------------------------------------------
