@@ -40,7 +40,8 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, strides: Any = 1, padding: str
            activation: str | Callable[..., Any] | None = None) -> Array:
     """2-D convolution of NHWC `x` with an HWIO `kernel` (``I = channels / groups``).
 
-    16-bit inputs accumulate in float32; bias and activation are applied before one rounding.
+    16-bit inputs accumulate in float32; bias and activation are applied before one rounding
+    (tiny bf16 products flush to zero on some CPUs, as in ``matmul``).
     ``padding="same"`` follows TensorFlow (output ``ceil(size / stride)``, extra pad at the end).
 
     >>> import nbmp, numpy as np

@@ -28,7 +28,10 @@ def matmul(a: Any, b: Any, out_dtype: Any = None) -> Array:
     """Matrix product with NumPy's shape rules (1-D operands, batched and broadcast leading dims).
 
     16-bit inputs accumulate in float32 and round once to the result dtype, or to `out_dtype`
-    (``"float32"`` keeps the float32 accumulator). Mixed input dtypes promote first.
+    (``"float32"`` keeps the float32 accumulator). Mixed input dtypes promote first. On a CPU
+    with AMX or AVX512-BF16, bf16 x bf16 products and partial sums smaller than float32's
+    smallest normal (1.2e-38) flush to zero, as those instructions do (bf16 subnormal inputs
+    are found and computed exactly).
 
     >>> import nbmp, numpy as np
     >>> ones = nbmp.asarray(np.ones((1, 10_000)), dtype="float16")
@@ -88,6 +91,7 @@ def dense(x: Any, kernel: Any, bias: Any = None,
           activation: str | Callable[..., Any] | None = None) -> Array:
     """``activation(x @ kernel + bias)`` in one pass: bias and activation are applied to the
     float32 accumulator before the single rounding. `x` may have any leading batch dims.
+    Tiny bf16 products flush to zero on some CPUs, as in ``matmul``.
 
     >>> import nbmp, numpy as np
     >>> x = nbmp.asarray(np.ones((2, 3)), dtype="float16")

@@ -312,6 +312,19 @@ def test_bf16_subnormals_take_the_exact_float32_path(which, m, k, n, bf16_path, 
         assert (got == np.float32(2.0**-33)).all()
 
 
+@pytest.mark.parametrize("m, k, n", [(4, 64, 4), (12, 1100, 640)])
+def test_bf16_products_below_float32_normals_flush_as_documented(m, k, n, bf16_path, every_call_threaded):
+    """Normal bf16 inputs whose products are float32 subnormals (2**-64 * 2**-63): ``matmul``'s
+    docstring says vdpbf16ps and AMX flush them to zero; the float32 path keeps them exactly."""
+    a, b = np.full((m, k), 2.0**-64, dtypes.bfloat16), np.full((k, n), 2.0**-63, dtypes.bfloat16)
+    exact = np.float32(k * 2.0**-127)
+    flushes = bool(gemm._layouts(dtypes.bfloat16)[0])  # AMX or pairs (bf16_path "pairs": AMX hidden)
+    for rhs in (b, gemm.pack_b(b)):
+        got = gemm.gemm(a, rhs, np.float32)
+        assert (got == (0 if flushes else exact)).all()
+    np.testing.assert_array_equal(gemm.gemm(a, gemm.PackedB(b, pairs=False), np.float32), exact)
+
+
 def test_packed_b_refuses_pairs_it_cannot_make():
     with pytest.raises(ValueError, match="received float16"):
         gemm.PackedB(np.ones((4, 4), np.float16), pairs=True)
