@@ -89,14 +89,15 @@ def add_common_options(parser: argparse.ArgumentParser, shapes: str, shapes_help
                              "rate so far predicts a call longer than 3 budgets")
     parser.add_argument("--stat", choices=("median", "best"), default="median",
                         help="which time of a block the table reports")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="passes over the whole table, one after another; each cell reports its best "
-                             "round (or the median round, with --stat median), so that on a machine whose "
-                             "speed drifts (a shared virtual machine) every column meets the fast and slow "
-                             "spells alike")
+    parser.add_argument("--rounds", type=int, default=argparse.SUPPRESS,
+                        help="passes over the whole table, one after another (default 3, 1 with --quick); "
+                             "each cell reports its best round (or the median round, with --stat median), "
+                             "so that on a machine whose speed drifts (a shared virtual machine) every "
+                             "column meets the fast and slow spells alike, and from 3 rounds on each ratio "
+                             "shows its lowest and highest round")
     parser.add_argument("--no-torch", action="store_true", help="skip the torch columns even if installed")
     parser.add_argument("--quick", action="store_true",
-                        help="a short run: 3 repeats, 1 warm-up, 0.25 s pauses, 1 s budget")
+                        help="a short run: 3 repeats, 1 warm-up, 0.25 s pauses, 1 s budget, 1 round")
 
 
 def parse_sizes(text: str, form: str, counts: Sequence[int]) -> list[int]:
@@ -118,6 +119,8 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.warmup, args.pause, args.budget, args.min_time = 3, 1, 0.25, 1.0, 0.05
+    if "rounds" not in vars(args):  # not given (SUPPRESS keeps "(default: None)" out of --help)
+        args.rounds = 1 if args.quick else 3
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if args.rounds < 1:
