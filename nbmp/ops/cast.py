@@ -17,15 +17,12 @@ def cast(x: Any, dtype: Any) -> Array:
     [1.0, 2048.0, inf, 0.0]
     """
     target = dtypes.as_numpy(dtype)
-    if isinstance(x, Array):
-        if x._data.dtype == target:  # most operands of an op are in its dtype already
-            return x
-    elif isinstance(x, (list, tuple, bool, int, float)):  # Python numbers: rounded once, to dtype
-        return asarray(x, dtype=target)
-    else:
+    if not isinstance(x, Array):
+        if isinstance(x, (list, tuple, bool, int, float)):  # Python numbers: rounded once, to dtype
+            return asarray(x, dtype=target)
         x = as_array(x)
-        if x.dtype == target:
-            return x
+    if x._data.dtype == target:  # most operands of an op are in its dtype already
+        return x
     return wrap(backend(x).cast(x._data, target), x)
 
 
