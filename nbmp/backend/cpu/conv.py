@@ -392,7 +392,7 @@ def _conv_group(image: np.ndarray, geo: np.ndarray, n: int, weights: np.ndarray,
         else:
             threads.parallel(_share_of_conv, image, geo, n, band, depthwise, packed.pairs, packed.data,
                              filters, *epilogue, work, nthreads=count)
-        if not (packed.pairs and any(subnormal.tolist())):
+        if not (packed.pairs and gemm.met_subnormal(subnormal)):
             return
         packed = PackedB(weights, depth=k, pairs=False)  # a subnormal in the image: float32
 

@@ -1052,11 +1052,17 @@ class PackedB:
         subnormal = np.zeros(count, np.int64)
         threads.parallel(_pack_b_share, *strided(self.source), k, n, self.depth, int(pairs), self.data,
                          subnormal, nthreads=count)
-        return not any(subnormal.tolist())
+        return not met_subnormal(subnormal)
 
     def __repr__(self) -> str:
         layout = {True: " bf16 pairs", TILES: " AMX tiles"}.get(self.pairs, "")
         return f"<PackedB shape={self.shape} dtype={self.dtype}{layout}>"
+
+
+def met_subnormal(flags: np.ndarray) -> bool:
+    """Whether a share set its flag in `flags`: a bf16 subnormal stopped the pairs or tiles.
+    (A list of these few int64 flags answers in 0.3 us, ``np.count_nonzero`` in 0.8.)"""
+    return any(flags.tolist())
 
 
 def thread_count(work: int, serial_max: int) -> int:
@@ -1179,7 +1185,7 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
             b_args = (*_NO_B, b.data) if isinstance(b, PackedB) else (*strided(b), _NO_PANELS)
             rest = (m, n, k, *output_views(out, partial_sums=k > KC), *epilogue)
             threads.parallel(_thread, *strided(a), *b_args, bool(pairs), *rest, subnormal, nthreads=count)
-        if not (pairs and any(subnormal.tolist())):
+        if not (pairs and met_subnormal(subnormal)):
             return out
         # a subnormal, which vdpbf16ps and AMX would read as zero, stopped the pairs: again in float32
         pairs = False
@@ -1216,4 +1222,4 @@ def conv_tiles(image: np.ndarray, geo: np.ndarray, weights: PackedB, out: np.nda
     subnormal = np.zeros(thread_count(m * n * k, SERIAL_MAX_TILES), np.int64)
     _run_tiles((image, 0, 0, 0), geo, (*_NO_B, weights.data, False), m, n, k, out,
                (bias_vector(bias), ACTIVATIONS[activation]), subnormal)
-    return not any(subnormal.tolist())
+    return not met_subnormal(subnormal)
