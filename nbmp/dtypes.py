@@ -212,8 +212,12 @@ def result_type(*operands: Any) -> str:
     if not operands:
         raise ValueError("result_type needs at least one operand")
     first = _NAMES.get(getattr(operands[0], "dtype", None))  # arrays of one dtype: the common case
-    if first is not None and all(_NAMES.get(getattr(x, "dtype", None)) == first for x in operands[1:]):
-        return first
+    if first is not None:
+        for x in operands[1:]:
+            if _NAMES.get(getattr(x, "dtype", None)) != first:
+                break
+        else:
+            return first
     strong = [_operand_dtype(x) for x in operands if not _is_weak_scalar(x)]
     weak = [x for x in operands if _is_weak_scalar(x)]
     # NumPy cannot promote bfloat16: let it stand in as float16, then map the answer back.
