@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 __all__ = [
@@ -31,8 +31,9 @@ __all__ = [
     "result_type",
 ]
 
-#: The bfloat16 NumPy dtype (from ml_dtypes).
-bfloat16: np.dtype = np.dtype(ml_dtypes.bfloat16)
+#: The bfloat16 NumPy dtype, ml_dtypes', which is imported on first use of this name or of
+#: ``as_numpy("bfloat16")``, not with nbmp: ml_dtypes 0.7.0 takes over a second to import.
+bfloat16: np.dtype  # the module's __getattr__ loads it
 
 #: Floating-point dtype names nbmp computes in, narrowest first.
 FLOATING: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
@@ -43,13 +44,31 @@ SUPPORTED: tuple[str, ...] = FLOATING + (
 )
 
 _ALIASES = {"half": "float16", "float": "float32", "single": "float32", "double": "float64"}
-#: NumPy dtype -> name, for the common case (every operation asks, and ``dtype.name`` is slow).
-_NAMES: dict[Any, str] = {bfloat16 if name == "bfloat16" else np.dtype(name): name for name in SUPPORTED}
+#: NumPy dtype -> name, for the common case (every operation asks, and ``dtype.name`` is slow);
+#: bfloat16 joins when ml_dtypes is loaded (``_load_bfloat16``).
+_NAMES: dict[Any, str] = {np.dtype(name): name for name in SUPPORTED if name != "bfloat16"}
 _DTYPES = {name: dtype for dtype, name in _NAMES.items()}
 #: Every hashable spelling of a supported dtype that maps to its name directly: names, aliases,
 #: NumPy dtypes and scalar types (``canonical_name`` is asked several times per operation).
 _CANONICAL: dict[Any, str] = {**{name: name for name in SUPPORTED}, **_ALIASES, **_NAMES,
                               **{dtype.type: name for dtype, name in _NAMES.items()}}
+
+
+def _load_bfloat16() -> np.dtype:
+    """Import ml_dtypes and enter its bfloat16 in the tables above and as ``bfloat16``."""
+    import ml_dtypes
+
+    dtype = np.dtype(ml_dtypes.bfloat16)
+    _NAMES[dtype] = _CANONICAL[dtype] = _CANONICAL[dtype.type] = "bfloat16"
+    _DTYPES["bfloat16"] = dtype
+    globals()["bfloat16"] = dtype  # later reads of ``dtypes.bfloat16`` skip __getattr__
+    return dtype
+
+
+def __getattr__(name: str) -> Any:
+    if name == "bfloat16":
+        return _load_bfloat16()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def canonical_name(dtype: Any) -> str:
@@ -86,6 +105,8 @@ def canonical_name(dtype: Any) -> str:
             f"Received: dtype={dtype!r} (of type {type(dtype).__name__})"
         ) from None
     if np_dtype.name in SUPPORTED:
+        if np_dtype.name == "bfloat16":  # ml_dtypes', imported by whoever made it: the fast tables
+            _load_bfloat16()             # know it from now on
         return np_dtype.name
     raise ValueError(
         f"Unsupported dtype {np_dtype.name!r}. Valid: {', '.join(SUPPORTED)}. "
@@ -95,7 +116,8 @@ def canonical_name(dtype: Any) -> str:
 
 def as_numpy(dtype: Any) -> np.dtype:
     """The NumPy dtype for a dtype name or object (bfloat16 is ml_dtypes')."""
-    return _DTYPES[canonical_name(dtype)]
+    name = canonical_name(dtype)
+    return _DTYPES[name] if name in _DTYPES else _load_bfloat16()  # the one name added on use
 
 
 def is_floating(dtype: Any) -> bool:
@@ -142,8 +164,14 @@ class FloatInfo:
         )
 
 
+@functools.cache
 def _make_finfo(name: str) -> FloatInfo:
-    info = ml_dtypes.finfo(as_numpy(name))
+    if name == "bfloat16":
+        import ml_dtypes
+
+        info = ml_dtypes.finfo(as_numpy(name))
+    else:
+        info = np.finfo(as_numpy(name))
     return FloatInfo(
         name=name,
         bits=int(info.bits),
@@ -156,9 +184,6 @@ def _make_finfo(name: str) -> FloatInfo:
     )
 
 
-_FINFO = {name: _make_finfo(name) for name in FLOATING}
-
-
 def finfo(dtype: Any) -> FloatInfo:
     """Floating-point facts for float16, bfloat16, float32 or float64.
 
@@ -166,9 +191,9 @@ def finfo(dtype: Any) -> FloatInfo:
     (7, 5.960464477539063e-08)
     """
     name = canonical_name(dtype)
-    if name not in _FINFO:
+    if name not in FLOATING:
         raise ValueError(f"finfo needs a floating dtype ({', '.join(FLOATING)}). Received: {name!r}")
-    return _FINFO[name]
+    return _make_finfo(name)
 
 
 def finfo_table() -> str:
@@ -183,7 +208,7 @@ def finfo_table() -> str:
         (i.name, str(i.bits), str(i.exponent_bits), str(i.mantissa_bits), f"{i.max:.4g}",
          f"{i.smallest_normal:.4g}", f"{i.smallest_subnormal:.4g}", f"{i.eps:.4g}",
          f"{i.decimal_digits:.1f}")
-        for i in _FINFO.values()
+        for i in map(_make_finfo, FLOATING)
     ]
     widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
@@ -221,8 +246,9 @@ def result_type(*operands: Any) -> str:
     strong = [_operand_dtype(x) for x in operands if not _is_weak_scalar(x)]
     weak = [x for x in operands if _is_weak_scalar(x)]
     # NumPy cannot promote bfloat16: let it stand in as float16, then map the answer back.
-    stand_ins = [np.dtype(np.float16) if dt == bfloat16 else dt for dt in strong]
+    halves = [_NAMES.get(dt) == "bfloat16" for dt in strong]
+    stand_ins = [np.dtype(np.float16) if half else dt for dt, half in zip(strong, halves)]
     name = np.result_type(*stand_ins, *weak).name
-    if name == "float16" and bfloat16 in strong:
+    if name == "float16" and any(halves):
         return "float32" if np.dtype(np.float16) in strong else "bfloat16"
     return name
