@@ -166,7 +166,7 @@ class Array:
         if self._device != "cuda":
             raise AttributeError(f"__cuda_array_interface__: the Array is on {self._device!r}; "
                                  "move it with x.to('cuda')")
-        if self.dtype == dtypes.bfloat16:
+        if dtypes.canonical_name(self.dtype) == "bfloat16":
             raise AttributeError("__cuda_array_interface__ cannot describe bfloat16 (no typestr "
                                  "for it); export x.astype('float32'), or use DLPack")
         if not isinstance(self._data, np.ndarray):
@@ -177,7 +177,7 @@ class Array:
                 "version": 3}
 
     def __dlpack__(self, **kwargs: Any) -> Any:
-        if self.dtype == dtypes.bfloat16 and isinstance(self._data, np.ndarray):
+        if dtypes.canonical_name(self.dtype) == "bfloat16" and isinstance(self._data, np.ndarray):
             raise BufferError(
                 "bfloat16 Arrays cannot be exported through DLPack from NumPy storage. "
                 "Use x.numpy().view(np.uint16) for the raw bits."

@@ -71,6 +71,36 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+class DTypeTable(dict[Any, Any]):
+    """``{NumPy dtype: value}`` written with dtype names, for the kernels' tables. bfloat16's
+    entry waits for ml_dtypes, so that building a table does not import it, and is found by
+    ``table[dtype]`` and ``dtype in table`` whether nbmp has loaded ml_dtypes yet or not.
+
+    >>> table = DTypeTable({"float16": "half", "bfloat16": "brain"})
+    >>> import ml_dtypes; table[np.dtype(ml_dtypes.bfloat16)], np.dtype("float32") in table
+    ('brain', False)
+    """
+
+    def __init__(self, by_name: dict[str, Any]) -> None:
+        super().__init__((np.dtype(name), v) for name, v in by_name.items() if name != "bfloat16")
+        self._bfloat16 = by_name.get("bfloat16", _ABSENT)
+
+    def _holds_bfloat16(self, key: Any) -> bool:
+        return self._bfloat16 is not _ABSENT and isinstance(key, np.dtype) and key.name == "bfloat16"
+
+    def __missing__(self, key: Any) -> Any:
+        if not self._holds_bfloat16(key):
+            raise KeyError(key)
+        self[key] = self._bfloat16  # a plain entry from now on
+        return self._bfloat16
+
+    def __contains__(self, key: Any) -> bool:
+        return dict.__contains__(self, key) or self._holds_bfloat16(key)
+
+
+_ABSENT = object()
+
+
 def canonical_name(dtype: Any) -> str:
     """The canonical name of a dtype given as a name, a NumPy dtype or type, or an object with `.dtype`.
 

@@ -31,6 +31,14 @@ def test_import_loads_neither_numba_nor_ml_dtypes_until_used():
     assert out.split() == ["False", "False", "False", "True", "bfloat16"]
 
 
+def test_float32_and_float16_kernels_do_not_load_ml_dtypes():
+    out = _run("import sys, numpy as np, nbmp; x = nbmp.asarray(np.ones((2, 3), np.float16)); "
+               "nbmp.ops.matmul(x, x.T); nbmp.ops.cast(x, 'float32'); "
+               "nbmp.ops.conv2d(np.ones((1, 4, 4, 2), np.float32), np.ones((3, 3, 2, 2), np.float32)); "
+               "print('numba' in sys.modules, 'ml_dtypes' in sys.modules)")
+    assert out.split() == ["True", "False"]
+
+
 def test_bfloat16_made_before_nbmp_first_saw_it():
     # arrays of ml_dtypes' bfloat16 that reach nbmp before anything in nbmp loaded it
     out = _run("import ml_dtypes, numpy as np, nbmp; bf = np.zeros(2, ml_dtypes.bfloat16); "

@@ -18,7 +18,7 @@ def save(path: str | os.PathLike[str], names: list[str], values: list[np.ndarray
         "dtypes": np.array([v.dtype.name for v in values], dtype=np.str_),
     }
     for i, v in enumerate(values):
-        arrays[f"w{i}"] = v.view(np.uint16) if v.dtype == dtypes.bfloat16 else v
+        arrays[f"w{i}"] = v.view(np.uint16) if v.dtype.name == "bfloat16" else v
     np.savez(path, **arrays)
 
 

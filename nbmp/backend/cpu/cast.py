@@ -46,12 +46,12 @@ versions.require(__name__, KERNEL_VERSION, hb.KERNEL_VERSION, spin.KERNEL_VERSIO
 #: faster alone).
 PARALLEL_MIN = 1 << 18
 
-_STORAGE: dict[np.dtype, np.dtype] = {  # NumPy dtype -> dtype of the view the kernels see
-    np.dtype(np.float16): np.dtype(np.uint16),
-    dtypes.bfloat16: np.dtype(np.int16),
-    np.dtype(np.float32): np.dtype(np.float32),
-    np.dtype(np.float64): np.dtype(np.float64),
-}
+_STORAGE = dtypes.DTypeTable({  # NumPy dtype -> dtype of the view the kernels see
+    "float16": np.dtype(np.uint16),
+    "bfloat16": np.dtype(np.int16),
+    "float32": np.dtype(np.float32),
+    "float64": np.dtype(np.float64),
+})
 _SPELLINGS: dict[object, np.dtype] = {**{dt: dt for dt in _STORAGE}, **{dt.type: dt for dt in _STORAGE}}
 _NAMES = ", ".join(dtypes.FLOATING)
 

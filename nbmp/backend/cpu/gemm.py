@@ -976,12 +976,12 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
 
 # --- Python entry points ---------------------------------------------------
 
-_STORAGE = {  # NumPy dtype -> view the kernels see
-    np.dtype(np.float32): np.dtype(np.float32),
-    np.dtype(np.float16): np.dtype(np.uint16),
-    dtypes.bfloat16: np.dtype(np.int16),
-}
-_OUT_KINDS = {np.dtype(np.float32): _F32, np.dtype(np.float16): _F16, dtypes.bfloat16: _BF16}
+_STORAGE = dtypes.DTypeTable({  # NumPy dtype -> view the kernels see
+    "float32": np.dtype(np.float32),
+    "float16": np.dtype(np.uint16),
+    "bfloat16": np.dtype(np.int16),
+})
+_OUT_KINDS = dtypes.DTypeTable({"float32": _F32, "float16": _F16, "bfloat16": _BF16})
 
 
 def strided(x: np.ndarray) -> tuple[np.ndarray, int, int, int]:
@@ -1092,14 +1092,14 @@ def _pairs_possible(dtype: np.dtype) -> bool:
     """Whether operands of `dtype` run on ``_kernel_pairs`` on this CPU: bf16 where it has
     AVX512-BF16 but not AMX. (On a Sapphire Rapids, the one CPU with AMX measured,
     ``vdpbf16ps`` ran at half the speed of the float32 path: 46 vs 80 GFLOP/s a core.)"""
-    return DOT_BF16 and dtype == dtypes.bfloat16 and not amx.available()
+    return DOT_BF16 and dtypes.canonical_name(dtype) == "bfloat16" and not amx.available()
 
 
 def _layouts(dtype: np.dtype) -> tuple[bool | int, ...]:
     """The layouts (``PackedB.pairs``) a product of `dtype` operands can use on this CPU, the
     one ``gemm`` picks first: AMX tiles, bf16 pairs (on a CPU with AMX too: slower, but
     exact alike), float32."""
-    if dtype != dtypes.bfloat16:
+    if dtypes.canonical_name(dtype) != "bfloat16":
         return (False,)
     return (*((TILES,) if amx.available() else ()), *((True,) if DOT_BF16 else ()), False)
 

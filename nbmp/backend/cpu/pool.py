@@ -57,11 +57,11 @@ PARALLEL_MIN = 1 << 18
 
 KINDS = ("max", "avg")
 
-_STORAGE = {  # NumPy dtype -> the view the kernel reads
-    np.dtype(np.float16): np.dtype(np.uint16),
-    dtypes.bfloat16: np.dtype(np.int16),
-    np.dtype(np.float32): np.dtype(np.float32),
-}
+_STORAGE = dtypes.DTypeTable({  # NumPy dtype -> the view the kernel reads
+    "float16": np.dtype(np.uint16),
+    "bfloat16": np.dtype(np.int16),
+    "float32": np.dtype(np.float32),
+})
 
 
 def _narrow(v, out):
