@@ -66,8 +66,10 @@ class DTypePolicy:
                 f"{type(self).__name__} name must be a string such as 'mixed_float16'. "
                 f"Received: name={name!r} (of type {type(name).__name__})"
             )
-        self._name = name
         self._compute_dtype, self._variable_dtype = self._parse(name)
+        compute = self._compute_dtype
+        # "half" is the "float16" policy
+        self._name = compute if compute is not None and compute == self._variable_dtype else name
 
     def _parse(self, name: str) -> tuple[str | None, str | None]:
         if name in _MIXED:

@@ -146,3 +146,8 @@ def test_global_policy_set_in_one_thread_is_seen_in_another():
     t.start()
     t.join()
     assert seen == ["mixed_bfloat16"]
+
+
+def test_a_dtype_alias_names_its_dtypes_policy():
+    assert nbmp.DTypePolicy("half") == nbmp.DTypePolicy("float16")
+    assert repr(nbmp.DTypePolicy("double")) == '<DTypePolicy "float64">'
