@@ -51,7 +51,14 @@ class Initializer:
     def _generator(self) -> np.random.Generator:
         return self._rng if self._rng is not None else _generator
 
+    #: Whether it draws random floating values (which an integer or bool weight would truncate).
+    random = True
+
     def __call__(self, shape: tuple[int, ...], dtype: Any = "float32") -> np.ndarray:
+        if self.random and not dtypes.is_floating(dtype):
+            raise ValueError(f"{type(self).__name__} draws random floating values, which a "
+                             f"{dtypes.canonical_name(dtype)} weight would truncate: give the weight a "
+                             f"floating dtype, or use zeros, ones or constant. Received: dtype={dtype!r}")
         values = np.asarray(self.sample(tuple(int(d) for d in shape)), np.float64)
         with np.errstate(over="ignore"):
             return values.astype(dtypes.as_numpy(dtype))
@@ -70,6 +77,8 @@ class Initializer:
 class Zeros(Initializer):
     """All zeros."""
 
+    random = False
+
     def sample(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.zeros(shape)
 
@@ -77,12 +86,16 @@ class Zeros(Initializer):
 class Ones(Initializer):
     """All ones."""
 
+    random = False
+
     def sample(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.ones(shape)
 
 
 class Constant(Initializer):
     """Every element equal to `value`."""
+
+    random = False
 
     def __init__(self, value: float = 0.0) -> None:
         super().__init__()

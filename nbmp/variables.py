@@ -166,7 +166,7 @@ class Variable:
     def assign(self, value: Any) -> Variable:
         """Replace the stored value (cast to the stored dtype, at full precision, and moved to the
         variable's device)."""
-        new = asarray(value, device=self.device)
+        new = asarray(_stored(value), device=self.device)  # another Variable: at full precision
         if new.shape != self.shape:
             raise ValueError(f"Cannot assign a value of shape {new.shape} to variable "
                              f"{self._name!r} of shape {self.shape}")
@@ -259,6 +259,6 @@ class Variable:
         return f"<Variable {self._name!r} shape={self.shape} dtype={dtype}>"
 
 
-def _stored(delta: Any) -> Any:
-    """Deltas read at full precision: an autocast Variable gives its stored value."""
-    return delta._value if isinstance(delta, Variable) else delta
+def _stored(value: Any) -> Any:
+    """Values read at full precision: an autocast Variable gives its stored value."""
+    return value._value if isinstance(value, Variable) else value

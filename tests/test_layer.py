@@ -148,7 +148,7 @@ def test_global_policy_is_captured_at_construction():
 def test_add_weight_argument_orders_and_initializers():
     nbmp.set_random_seed(0)
     layer = Layer(dtype="mixed_bfloat16", name="probe")
-    tf_style = layer.add_weight("kernel", (3, 4), "he_normal")
+    tf_style = layer.add_weight("kernel", (3, 4), None, "he_normal")  # name, shape, dtype, initializer
     keras3 = layer.add_weight((4,), "zeros", name="bias")
     counts = layer.add_weight("steps", (), dtype="int32", trainable=False)
     const = layer.add_weight(shape=(2,), initializer=nbmp.initializers.Constant(0.5), name="c")
@@ -162,6 +162,86 @@ def test_add_weight_argument_orders_and_initializers():
     assert layer.trainable_weights == []
     with pytest.raises(TypeError, match="unknown"):
         layer.add_weight("w", (1,), regularizer="l2")
+    with pytest.raises(ValueError, match="Unknown dtype 'he_normal'"):  # tf.keras: the 3rd is the dtype
+        layer.add_weight("w", (1,), "he_normal")
+    assert layer.add_weight("w", (2,), "float16", "ones").numpy().tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("shape", [3.5, (None, 3), (-1,), "3"])
+def test_add_weight_says_which_shapes_it_takes(shape):
+    with pytest.raises(ValueError, match=r"shape of weight 'w' must be an int or a tuple of ints >= 0"):
+        Layer().add_weight("w", shape)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "bool"])
+def test_random_initializers_refuse_integer_and_bool_weights(dtype):
+    with pytest.raises(ValueError, match=f"would truncate.*Received: dtype='{dtype}'"):
+        Layer().add_weight("w", (2, 2), dtype, "glorot_uniform")
+    assert Layer().add_weight("w", (2,), dtype=dtype, initializer="ones").numpy().tolist() == [1, 1]
+
+
+def test_an_infer_layer_meeting_an_integer_input_refuses_and_stays_inferring():
+    layer = nbmp.layers.Dense(2, dtype="_infer")
+    with pytest.raises(ValueError, match="GlorotUniform draws random floating values"):
+        layer(np.ones((2, 3), np.int32))
+    assert not layer.built and layer.compute_dtype is None and layer.weights == []
+    assert layer(np.ones((2, 3), np.float16)).dtype == np.float16
+
+
+def test_build_called_by_hand_marks_the_layer_built_and_the_call_keeps_those_weights():
+    dense = nbmp.layers.Dense(2)
+    dense.build((None, 3))
+    assert dense.built
+    dense.set_weights([np.ones((3, 2)), np.zeros(2)])
+    assert dense(np.ones((2, 3), np.float32)).tolist() == [[3.0, 3.0]] * 2
+    assert len(dense.weights) == 2
+
+    class Base(Layer):
+        def build(self, input_shape):
+            self.a = self.add_weight("a", (1,))
+
+    class Child(Base):
+        def build(self, input_shape):
+            super().build(input_shape)
+            assert not self.built  # only the outermost build marks it
+            self.b = self.add_weight("b", (1,))
+
+    child = Child()
+    child.build((None, 1))
+    assert child.built and len(child.weights) == 2
+
+
+def test_training_is_dropped_for_a_call_that_does_not_take_it():
+    dense = nbmp.layers.Dense(2)
+    assert dense(np.ones((1, 3), np.float32), training=True).shape == (1, 2)
+
+    class Takes(Layer):
+        def call(self, inputs, training=False):
+            return inputs * (2.0 if training else 1.0)
+
+    class Kwargs(Layer):
+        def call(self, inputs, **kwargs):
+            return inputs * (2.0 if kwargs.get("training") else 1.0)
+
+    for layer in (Takes(), Kwargs()):
+        assert layer(np.ones(1, np.float32), training=True).tolist() == [2.0]
+
+
+def test_a_variable_given_as_input_is_cast_like_an_array():
+    v64 = nbmp.Variable(np.ones((2, 3)), dtype="float64")
+    assert nbmp.layers.Dense(2)(v64).dtype == np.float32
+    assert nbmp.layers.Flatten()(nbmp.Variable(np.ones((2, 4), np.float16))).dtype == np.float32
+
+
+def test_set_weights_changes_nothing_when_any_value_is_bad():
+    dense = nbmp.layers.Dense(2)
+    dense.build((None, 3))
+    before = dense.get_weights()
+    with pytest.raises(ValueError, match="Weight 'dense.*/bias'.*no weight was changed"):
+        dense.set_weights([np.zeros((3, 2)), np.array(["a", "b"])])
+    with pytest.raises(ValueError, match="Weight 'dense.*/bias'.*complex128.*no weight was changed"):
+        dense.set_weights([np.zeros((3, 2)), np.array([1j, 2j])])
+    assert all(np.array_equal(a, b) for a, b in zip(before, dense.get_weights()))
 
 
 def test_initializers_are_seedable():
@@ -304,15 +384,16 @@ def test_calling_without_an_input_or_with_text_says_what_was_received():
 
 def test_add_weight_accepts_any_array_like_of_the_right_shape():
     layer = Layer(name="w")
-    from_array = layer.add_weight("a", (2,), lambda shape, dtype: nbmp.asarray(np.ones(shape, dtype)))
-    from_list = layer.add_weight("b", (2,), lambda shape, dtype: [0.0, 1.0])
-    from_scalar = layer.add_weight("c", (), lambda shape, dtype: 3.0)
+    from_array = layer.add_weight("a", (2,),
+                                  initializer=lambda shape, dtype: nbmp.asarray(np.ones(shape, dtype)))
+    from_list = layer.add_weight("b", (2,), initializer=lambda shape, dtype: [0.0, 1.0])
+    from_scalar = layer.add_weight("c", (), initializer=lambda shape, dtype: 3.0)
     assert from_array.numpy().tolist() == [1.0, 1.0] and from_list.numpy().tolist() == [0.0, 1.0]
     assert from_scalar.numpy() == 3.0 and from_scalar.dtype == np.float32
     with pytest.raises(ValueError, match=r"returned an array of shape \(3,\); expected shape \(2,\)"):
-        layer.add_weight("d", (2,), lambda shape, dtype: [0.0, 1.0, 2.0])
+        layer.add_weight("d", (2,), initializer=lambda shape, dtype: [0.0, 1.0, 2.0])
     with pytest.raises(TypeError, match="must return an array of shape"):
-        layer.add_weight("e", (2,), lambda shape, dtype: None)
+        layer.add_weight("e", (2,), initializer=lambda shape, dtype: None)
 
 
 def test_build_receives_a_namedtuple_of_shapes():

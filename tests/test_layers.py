@@ -228,3 +228,14 @@ def test_numpy_integers_and_lists_are_accepted_as_sizes():
     assert layers.Input([3, 4]).shape == (None, 3, 4)
     assert layers.Input([None, np.int64(4)]).shape == (None, None, 4)
     assert layers.Input(np.int64(5)).shape == (None, 5)
+
+
+def test_conv2d_refuses_a_kernel_larger_than_a_valid_padded_input():
+    with pytest.raises(ValueError, match=r"\(5, 5\) kernel.*does not fit inputs of shape \(1, 3, 3, 1\)"):
+        layers.Conv2D(2, 5)(np.ones((1, 3, 3, 1), np.float32))
+    assert layers.Conv2D(2, 5, padding="same")(np.ones((1, 3, 3, 1), np.float32)).shape == (1, 3, 3, 2)
+
+
+def test_dense_needs_the_last_input_dimension():
+    with pytest.raises(ValueError, match=r"last dimension of its input defined.*\(None, None\)"):
+        layers.Dense(2).build((None, None))

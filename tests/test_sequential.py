@@ -182,3 +182,19 @@ def test_a_frozen_model_freezes_its_layers_and_those_added_later():
 def test_predict_takes_a_numpy_integer_batch_size():
     model = nbmp.Sequential([layers.Input((3,)), layers.Dense(2)])
     assert model.predict(np.ones((5, 3), np.float32), batch_size=np.int64(2), verbose=0).shape == (5, 2)
+
+
+def test_a_nested_sequential_passes_training_on():
+    bn = layers.BatchNormalization()
+    outer = nbmp.models.Sequential([nbmp.models.Sequential([bn])])
+    x = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32) + 1.0
+    outer(x, training=True)
+    assert np.all(bn.moving_mean.numpy() != 0)  # updated from the batch, as a flat model does
+
+
+def test_build_creates_the_weights_for_an_input_shape():
+    model = nbmp.models.Sequential([layers.Dense(2), layers.Dense(1)])
+    model.build((None, 3))
+    assert model.built and [w.shape for w in model.weights] == [(3, 2), (2,), (2, 1), (1,)]
+    with pytest.raises(ValueError, match=r"every dimension after the batch known.*\(None, None\)"):
+        nbmp.models.Sequential([layers.Dense(2)]).build((None, None))

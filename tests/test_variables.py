@@ -121,3 +121,12 @@ def test_an_autocast_scope_is_entered_once_at_a_time():
     assert autocast_dtype() is None
     with scope:  # and again once it has ended
         assert autocast_dtype() == "float16"
+
+
+def test_assigning_a_variable_inside_an_autocast_scope_keeps_its_full_precision():
+    a = nbmp.Variable(np.float32(3.14159265))
+    b, c = nbmp.Variable(np.float32(0)), nbmp.Variable(np.float32(0))
+    with autocast_scope("float16"):
+        b.assign(a)
+        c.assign_add(a)
+    assert b.true_value.numpy() == c.true_value.numpy() == np.float32(3.14159265)

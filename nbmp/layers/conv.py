@@ -56,9 +56,15 @@ class Conv2D(Layer):
         if channels % self.groups:
             raise ValueError(f"Conv2D: input channels ({channels}) must be divisible by groups "
                              f"({self.groups}). Received shape {input_shape}")
+        for size, k, d in zip(input_shape[1:3], self.kernel_size, self.dilation_rate):
+            if self.padding == "valid" and is_int(size) and size < (k - 1) * d + 1:
+                raise ValueError(f"Conv2D: a {self.kernel_size} kernel (dilation {self.dilation_rate}) does "
+                                 f"not fit inputs of shape {input_shape} with padding='valid': the output "
+                                 "would be empty; use padding='same' or a larger input")
         shape = self.kernel_size + (channels // self.groups, self.filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self.add_weight("kernel", shape, initializer=self.kernel_initializer)
+        self.bias = (self.add_weight("bias", (self.filters,), initializer=self.bias_initializer)
+                     if self.use_bias else None)
         self.input_spec = InputSpec(ndim=4, axes={-1: channels})
 
     def call(self, inputs: Array) -> Array:

@@ -9,6 +9,7 @@ from nbmp import initializers, ops
 from nbmp.array import Array
 from nbmp.layers.input_spec import InputSpec
 from nbmp.layers.layer import Layer, positive_int
+from nbmp.ops._core import is_int
 
 
 def activation_config(activation: Any) -> Any:
@@ -55,8 +56,12 @@ class Dense(Layer):
             raise ValueError("Dense needs an array input of at least 1 dimension. Received: "
                              f"input_shape={input_shape}")
         features = input_shape[-1]
-        self.kernel = self.add_weight("kernel", (features, self.units), self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        if not is_int(features):
+            raise ValueError(f"Dense needs the last dimension of its input defined. Received: "
+                             f"input_shape={input_shape}")
+        self.kernel = self.add_weight("kernel", (features, self.units), initializer=self.kernel_initializer)
+        self.bias = (self.add_weight("bias", (self.units,), initializer=self.bias_initializer)
+                     if self.use_bias else None)
         self.input_spec = InputSpec(min_ndim=1, axes={-1: features})
 
     def call(self, inputs: Array) -> Array:

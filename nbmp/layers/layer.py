@@ -43,7 +43,7 @@ from nbmp.variables import Variable, autocast_dtype, autocast_scope
 __all__ = ["Layer"]
 
 _name_counts: dict[str, int] = {}
-_TF_WEIGHT_ARGS = ("name", "shape", "initializer", "dtype", "trainable")
+_TF_WEIGHT_ARGS = ("name", "shape", "dtype", "initializer")  # tf.keras' 5th is a regularizer
 _KERAS3_WEIGHT_ARGS = ("shape", "initializer", "dtype", "trainable", "autocast", "name")
 
 
@@ -85,6 +85,24 @@ class Layer:
     """
 
     _trainable: bool
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A ``build`` a subclass defines marks the layer built when it returns, also when
+        called by hand (``layer.build(shape)``), as in Keras: the first call then keeps
+        those weights instead of building again."""
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is None:
+            return
+
+        @functools.wraps(build)
+        def build_and_mark(self: Layer, *args: Any, **kwargs: Any) -> Any:
+            result = build(self, *args, **kwargs)
+            if type(self).build is build_and_mark:  # the outermost build (not a super().build())
+                self.built = True
+            return result
+
+        cls.build = build_and_mark  # type: ignore[method-assign]
 
     def __init__(self, trainable: bool = True, dtype: PolicyLike = None, autocast: bool = True,
                  name: str | None = None, **kwargs: Any) -> None:
@@ -199,16 +217,22 @@ class Layer:
         return [w.true_value.numpy() for w in self.weights]
 
     def set_weights(self, values: list[Any]) -> None:
-        """Set every weight; all shapes and dtypes are checked before anything changes."""
+        """Set every weight, each value converted to its weight's dtype; every value is checked
+        (shape, a supported dtype) before any weight changes."""
         variables = self.weights
         if len(values) != len(variables):
             raise ValueError(f"Layer {self.name!r} has {len(variables)} weights. Received {len(values)} "
                              "values")
-        arrays = [np.asarray(v) for v in values]
-        for w, v in zip(variables, arrays):
-            if v.shape != w.shape:
-                raise ValueError(f"Weight {w.name!r} has shape {w.shape}. Received shape {v.shape}; "
+        arrays = []
+        for w, v in zip(variables, values):
+            try:
+                array = asarray(v)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"Weight {w.name!r}: {e}; no weight was changed") from None
+            if array.shape != w.shape:
+                raise ValueError(f"Weight {w.name!r} has shape {w.shape}. Received shape {array.shape}; "
                                  "no weight was changed")
+            arrays.append(array)
         for w, v in zip(variables, arrays):
             w.assign(v)
 
@@ -218,8 +242,8 @@ class Layer:
         Arguments: ``name``, ``shape``, ``initializer`` (name, Initializer or callable;
         default glorot_uniform for floats, zeros otherwise), ``dtype``, ``trainable``,
         ``autocast``. Positional order follows tf.keras when the first argument is a string
-        (``add_weight("kernel", (3, 4))``) and Keras 3 otherwise
-        (``add_weight((3, 4), "zeros")``).
+        (``add_weight("kernel", (3, 4), "float32", "zeros")``: name, shape, dtype, initializer)
+        and Keras 3 otherwise (``add_weight((3, 4), "zeros")``: shape, initializer, dtype, ...).
         """
         order = _TF_WEIGHT_ARGS if args and isinstance(args[0], str) else _KERAS3_WEIGHT_ARGS
         if len(args) > len(order):
@@ -237,7 +261,7 @@ class Layer:
     def _add_weight(self, shape: Any = (), initializer: Any = None, dtype: Any = None,
                     trainable: bool = True, autocast: bool = True, name: str | None = None
                     ) -> Variable:
-        shape = (int(shape),) if is_int(shape) else tuple(int(d) for d in (shape or ()))
+        shape = _weight_shape(shape, name)
         dtype_name = dtypes.canonical_name(dtype) if dtype is not None else (
             self.variable_dtype or floatx())
         if initializer is None:
@@ -280,6 +304,8 @@ class Layer:
                                 f"layer(inputs){by_name}. Received {received}")
             else:
                 first = None
+        if "training" in kwargs and not takes_training(type(self).call):
+            del kwargs["training"]  # as Keras: only a call() that takes it is given it
         before = self._resolve_policy(first)
         try:
             cast_to = self._input_cast_dtype()
@@ -393,6 +419,26 @@ def _as_input(x: Any) -> Any:
 
 
 @functools.cache
+def takes_training(call: Callable[..., Any]) -> bool:
+    """Whether `call` (a layer class's ``call``) takes ``training`` (by name or ``**kwargs``):
+    looked up once per function (``inspect.signature`` on every call of every layer took 40%
+    of a small model's forward)."""
+    params = inspect.signature(call).parameters.values()
+    return any(p.name == "training" or p.kind == p.VAR_KEYWORD for p in params)
+
+
+def _weight_shape(shape: Any, name: str | None) -> tuple[int, ...]:
+    """`shape` (an int or a sequence of them, each >= 0) as a tuple, else a clear error."""
+    dims = (shape,) if is_int(shape) else shape if isinstance(shape, (tuple, list)) else None
+    if shape is None:
+        dims = ()
+    if dims is None or not all(is_int(d) and d >= 0 for d in dims):
+        raise ValueError(f"add_weight: the shape of weight {name!r} must be an int or a tuple of "
+                         f"ints >= 0 (every dimension known). Received: shape={shape!r}")
+    return tuple(int(d) for d in dims)
+
+
+@functools.cache
 def _input_parameter(call: Callable[..., Any]) -> tuple[str | None, bool]:
     """The name of `call`'s first parameter after ``self`` (None if it cannot be given by
     keyword) and whether it is required: inspected once per function, not on every call."""
@@ -428,7 +474,7 @@ def _held(layer: Layer) -> tuple[list[Variable], list[Layer]]:
 
 def _map_arrays(tree: Any, cast_to: str | None) -> Any:
     """Arrays for NumPy arrays, floating ones cast to `cast_to`; structure kept."""
-    if isinstance(tree, (np.ndarray, np.generic)):
+    if isinstance(tree, (np.ndarray, np.generic, Variable)):  # a Variable: its value, as read here
         tree = asarray(tree)
     if isinstance(tree, Array):
         name = dtypes.canonical_name(tree.dtype)

@@ -52,7 +52,7 @@ class _Normalization(Layer):
         """A float32 weight (even under a float16 policy: statistics need the range) that is
         never autocast, as in Keras 3."""
         dtype = "float32" if self.variable_dtype in ("float16", "bfloat16") else None
-        return self.add_weight(name, shape, init, dtype, trainable, autocast=False)
+        return self.add_weight(name, shape, dtype, init, trainable=trainable, autocast=False)
 
     def _add_params(self, shape: tuple[int, ...], axes: list[int], rank: int) -> None:
         self.gamma = self._param("gamma", shape, "ones") if self.scale else None

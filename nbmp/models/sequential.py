@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import html
-import inspect
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -19,6 +17,7 @@ from nbmp.layers.core import Input
 from nbmp.layers.layer import Layer, positive_int
 from nbmp.models import weights_file
 from nbmp.ops import cast, concatenate
+from nbmp.ops._core import is_int
 
 
 class Sequential(Layer):
@@ -64,14 +63,18 @@ class Sequential(Layer):
             self._build_from_input()
 
     def _build_from_input(self) -> None:
-        """Run a one-sample batch of zeros through, so every layer is built with known shapes."""
         assert self._input is not None
-        shape = (1,) + tuple(d for d in self._input.shape[1:] if d is not None)
-        dtype = self._input.dtype or self.compute_dtype or "float32"
-        self(np.zeros(shape, dtypes.as_numpy(dtype)))
+        self.build(self._input.shape)
 
     def build(self, input_shape: Any) -> None:
-        """Sequential layers build themselves on the first call."""
+        """Build every layer (create the weights) for inputs of `input_shape` (the batch size may
+        be None), by running a one-sample batch of zeros through the model."""
+        dims = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+        if not dims or not all(is_int(d) and d >= 0 for d in dims[1:]):
+            raise ValueError(f"Sequential.build needs an input shape with every dimension after the "
+                             f"batch known, such as (None, 784). Received: input_shape={input_shape!r}")
+        dtype = (self._input.dtype if self._input is not None else None) or self.compute_dtype or "float32"
+        self(np.zeros((1, *dims[1:]), dtypes.as_numpy(dtype)))
 
     def __call__(self, inputs: Any, training: bool = False) -> Any:
         if self._input is not None and self._input.dtype is not None:
@@ -82,7 +85,7 @@ class Sequential(Layer):
             self._check_input(inputs.shape)
         x: Any = inputs
         for layer in self._stack:
-            x = layer(x, training=training) if _takes_training(layer) else layer(x)
+            x = layer(x, training=training)  # a layer whose call() does not take it drops it
             self._output_shapes[id(layer)] = tuple(x.shape)
         self.built = True
         return x
@@ -94,8 +97,8 @@ class Sequential(Layer):
             raise ValueError(f"Model {self.name!r} expects inputs of shape {expected}. "
                              f"Received shape {shape}")
 
-    def call(self, *args: Any, **kwargs: Any) -> Any:
-        return self(*args, **kwargs)
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        return self(inputs, training=training)
 
     # ---- inference ----------------------------------------------------------------------
     def predict(self, x: Any, batch_size: int = 32, verbose: str | int = "auto") -> Array:
@@ -186,18 +189,6 @@ class Sequential(Layer):
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name}, layers={len(self._stack)}, built={self.built}>"
-
-
-def _takes_training(layer: Layer) -> bool:
-    call = layer.call
-    return _has_training_parameter(getattr(call, "__func__", call))
-
-
-@functools.cache
-def _has_training_parameter(call: Any) -> bool:
-    """Whether `call` (a layer class's ``call``) takes ``training``: looked up once per function
-    (``inspect.signature`` on every call of every layer took 40% of a small model's forward)."""
-    return "training" in inspect.signature(call).parameters
 
 
 def _bytes(n: int) -> str:
