@@ -50,7 +50,7 @@ class DTypePolicy:
     Names: any dtype name (``"float32"``, ``"float64"``, ``"float16"``, ``"bfloat16"``,
     ``"int32"``, ...) sets both dtypes; ``"mixed_float16"`` / ``"mixed_bfloat16"`` compute in the
     16-bit type with float32 variables; ``"_infer"`` leaves both unset until a layer sees its
-    first input, then the layer takes that input's dtype.
+    first input, then the layer takes that input's dtype. No name: ``floatx()``'s.
 
     >>> DTypePolicy("float64").compute_dtype
     'float64'
@@ -60,7 +60,9 @@ class DTypePolicy:
 
     _extra_names: tuple[str, ...] = ()
 
-    def __init__(self, name: str = "float32") -> None:
+    def __init__(self, name: str | None = None) -> None:
+        if name is None:  # Keras 3: floatx()
+            name = floatx()
         if not isinstance(name, str):
             raise TypeError(
                 f"{type(self).__name__} name must be a string such as 'mixed_float16'. "

@@ -54,7 +54,7 @@ def test_tf114_names_point_to_the_experimental_class():
         DTypePolicy("infer_float32_vars")
 
 
-@pytest.mark.parametrize("bad", [None, 16, 1.5, ["float32"]])
+@pytest.mark.parametrize("bad", [16, 1.5, ["float32"]])
 def test_non_string_names_raise_type_error(bad):
     with pytest.raises(TypeError, match="Received"):
         DTypePolicy(bad)
@@ -151,3 +151,9 @@ def test_global_policy_set_in_one_thread_is_seen_in_another():
 def test_a_dtype_alias_names_its_dtypes_policy():
     assert nbmp.DTypePolicy("half") == nbmp.DTypePolicy("float16")
     assert repr(nbmp.DTypePolicy("double")) == '<DTypePolicy "float64">'
+
+
+def test_a_policy_without_a_name_takes_floatx():
+    assert nbmp.DTypePolicy().name == "float32"
+    nbmp.set_floatx("float64")  # the autouse fixture restores float32
+    assert nbmp.DTypePolicy().name == nbmp.DTypePolicy(None).name == "float64"
