@@ -77,10 +77,10 @@ class Variable:
     array(3., dtype=float32)
     """
 
-    def __init__(self, initial_value: Any, dtype: Any = None, name: str = "variable",
+    def __init__(self, initial_value: Any, dtype: Any = None, name: str | None = None,
                  trainable: bool = True, autocast: bool = True, device: str | None = None) -> None:
         self._value = asarray(initial_value, dtype=dtype, device=device)
-        self._name = str(name)
+        self._name = "variable" if name is None else str(name)
         self.trainable = bool(trainable)
         self.autocast = bool(autocast)
 

@@ -130,3 +130,7 @@ def test_assigning_a_variable_inside_an_autocast_scope_keeps_its_full_precision(
         b.assign(a)
         c.assign_add(a)
     assert b.true_value.numpy() == c.true_value.numpy() == np.float32(3.14159265)
+
+
+def test_a_variable_named_none_gets_the_default_name():
+    assert nbmp.Variable(1.0, name=None).name == nbmp.Variable(1.0).name == "variable"
