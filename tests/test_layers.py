@@ -239,3 +239,16 @@ def test_conv2d_refuses_a_kernel_larger_than_a_valid_padded_input():
 def test_dense_needs_the_last_input_dimension():
     with pytest.raises(ValueError, match=r"last dimension of its input defined.*\(None, None\)"):
         layers.Dense(2).build((None, None))
+
+
+def test_reshape_says_it_takes_a_tuple():
+    with pytest.raises(ValueError, match=r"tuple of ints.*Received: target_shape=4"):
+        layers.Reshape(4)
+    assert layers.Reshape([2, -1])(np.ones((3, 4), np.float32)).shape == (3, 2, 2)
+
+
+def test_global_average_pooling_of_integers_is_in_the_compute_dtype():
+    assert layers.GlobalAveragePooling2D()(np.ones((1, 2, 2, 3), np.int32)).dtype == np.float32
+    with nbmp.policy_scope("mixed_bfloat16"):
+        pooled = layers.GlobalAveragePooling2D()(np.arange(4, dtype=np.int32).reshape(1, 2, 2, 1))
+    assert pooled.dtype == nbmp.dtypes.bfloat16 and pooled.tolist() == [[1.5]]

@@ -361,8 +361,9 @@ class Layer:
 
     def _floating_input(self, inputs: Any) -> Any:
         """`inputs` in the dtype the layer computes in if it is an integer or boolean Array, for
-        layers that compute with their floating weights (the compute dtype; the variables' own
-        with ``autocast=False``): Keras 3's promotion gives that dtype, NumPy's float64."""
+        layers that compute with their floating weights or take a mean (the compute dtype; the
+        variables' own with ``autocast=False``): Keras 3's promotion gives that dtype, NumPy's
+        float64."""
         if isinstance(inputs, Array) and inputs.dtype.kind in "biu":
             target = self._input_cast_dtype() or self.variable_dtype or self.compute_dtype
             if target is not None and dtypes.is_floating(target):

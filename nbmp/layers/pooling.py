@@ -58,8 +58,8 @@ class GlobalAveragePooling2D(Layer):
         self.keepdims = bool(keepdims)
         self.input_spec = InputSpec(ndim=4)
 
-    def call(self, inputs: Array) -> Array:
-        return ops.mean(inputs, axis=(1, 2), keepdims=self.keepdims)
+    def call(self, inputs: Array) -> Array:  # integers: the mean in the compute dtype, as Keras 3
+        return ops.mean(self._floating_input(inputs), axis=(1, 2), keepdims=self.keepdims)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "keepdims": self.keepdims}

@@ -9,6 +9,7 @@ from nbmp import ops
 from nbmp.array import Array
 from nbmp.layers.input_spec import InputSpec
 from nbmp.layers.layer import Layer
+from nbmp.ops._core import is_int
 
 
 class Flatten(Layer):
@@ -37,6 +38,9 @@ class Reshape(Layer):
 
     def __init__(self, target_shape: tuple[int, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if not isinstance(target_shape, (tuple, list)) or not all(is_int(d) for d in target_shape):
+            raise ValueError(f"Reshape target_shape must be a tuple of ints (the shape of one sample), "
+                             f"such as (4,) or (2, -1). Received: target_shape={target_shape!r}")
         self.target_shape = tuple(int(d) for d in target_shape)
         if sum(d == -1 for d in self.target_shape) > 1 or any(d < -1 or d == 0 for d in self.target_shape):
             raise ValueError(f"Reshape target_shape needs positive sizes and at most one -1. "
