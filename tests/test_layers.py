@@ -239,6 +239,9 @@ def test_conv2d_refuses_a_kernel_larger_than_a_valid_padded_input():
 def test_dense_needs_the_last_input_dimension():
     with pytest.raises(ValueError, match=r"last dimension of its input defined.*\(None, None\)"):
         layers.Dense(2).build((None, None))
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"one array input, not a structure.*\(\(2, 3\), \(2, 3\)\)"):
+        layers.Dense(2)((x, x))
 
 
 def test_reshape_says_it_takes_a_tuple():

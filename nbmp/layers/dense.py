@@ -56,6 +56,9 @@ class Dense(Layer):
             raise ValueError("Dense needs an array input of at least 1 dimension. Received: "
                              f"input_shape={input_shape}")
         features = input_shape[-1]
+        if isinstance(features, tuple):
+            raise ValueError("Dense takes one array input, not a structure of them. Received: "
+                             f"input_shape={input_shape}")
         if not is_int(features):
             raise ValueError(f"Dense needs the last dimension of its input defined. Received: "
                              f"input_shape={input_shape}")
