@@ -452,3 +452,9 @@ def test_calling_a_positional_only_call_without_input_names_no_keyword():
 
     with pytest.raises(TypeError, match=r"layer\(inputs\)\. Received no arguments"):
         PositionalOnly()()
+
+
+def test_an_inferred_policy_keeps_the_class_it_was_given_as():
+    layer = nbmp.layers.Flatten(dtype=experimental.Policy("infer"))
+    layer(np.ones((1, 2), np.float16))
+    assert repr(layer.dtype_policy) == '<Policy "float16">'

@@ -332,7 +332,7 @@ class Layer:
         if policy.compute_dtype is None:
             found = _input_dtype(first, floating_only=policy.variable_dtype is not None)
             if policy.variable_dtype is None:  # "_infer" / "infer": fixed from now on
-                self._dtype_policy = DTypePolicy(found or floatx())
+                self._dtype_policy = type(policy)(found or floatx())  # a Policy stays a Policy
             else:  # "infer_float32_vars": follows each call's input
                 self._inferred_compute_dtype = found or "float32"
         return before
