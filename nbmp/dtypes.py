@@ -71,6 +71,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:  # tab completion lists ``bfloat16`` before it is loaded
+    return sorted({*globals(), "bfloat16"})
+
+
 class DTypeTable(dict[Any, Any]):
     """``{NumPy dtype: value}`` written with dtype names, for the kernels' tables. bfloat16's
     entry waits for ml_dtypes, so that building a table does not import it, and is found by
