@@ -263,6 +263,33 @@ class Array:
     def __neg__(self) -> Array:
         return _ops.negative(self)
 
+    # ---- comparisons (elementwise, as NumPy's; an Array is unhashable) ------------------
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: Any) -> Array:  # type: ignore[override]
+        try:
+            return _ops.equal(self, other)
+        except TypeError:  # not array-like (None, a string): Python's identity answer
+            return NotImplemented
+
+    def __ne__(self, other: Any) -> Array:  # type: ignore[override]
+        try:
+            return _ops.not_equal(self, other)
+        except TypeError:
+            return NotImplemented
+
+    def __lt__(self, other: Any) -> Array:
+        return _ops.less(self, other)
+
+    def __le__(self, other: Any) -> Array:
+        return _ops.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> Array:
+        return _ops.greater(self, other)
+
+    def __ge__(self, other: Any) -> Array:
+        return _ops.greater_equal(self, other)
+
     def __abs__(self) -> Array:
         return _ops.abs(self)
 

@@ -376,3 +376,19 @@ def test_integer_arguments_may_be_numpy_integers():
     assert ops.reshape(x, np.int64(-1)).shape == (32,)
     with pytest.raises(TypeError, match="sequence of ints"):
         ops.reshape(x, (2.5, 2))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "int32"])
+def test_comparisons_are_elementwise_bools_like_numpys(dtype):
+    values = [-2.0, 0.0, 1.5, 3.0] if dtype != "int32" else [-2, 0, 1, 3]
+    x = nbmp.asarray(values, dtype=dtype)
+    ref = np.asarray(values, dtype=np.float64)
+    for op, fn in [("==", np.equal), ("!=", np.not_equal), ("<", np.less), ("<=", np.less_equal),
+                   (">", np.greater), (">=", np.greater_equal)]:
+        got = eval(f"x {op} 1")  # noqa: S307 - the operator under test
+        assert got.dtype == np.bool_ and got.tolist() == fn(ref, 1).tolist(), op
+    assert (np.asarray(values) == x).tolist() == [True] * 4  # NumPy on the left defers to the Array
+    assert x[x > 0].tolist() == [v for v in values if v > 0]
+    assert (x == None) is False and (x != "text") is True  # noqa: E711 - not array-like: identity
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(x)

@@ -18,12 +18,18 @@ from nbmp.ops.elementwise import (
     abs,
     add,
     divide,
+    equal,
     exp,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
     log,
     maximum,
     minimum,
     multiply,
     negative,
+    not_equal,
     power,
     sqrt,
     square,
@@ -36,8 +42,9 @@ from nbmp.ops.reductions import max, mean, min, sum
 from nbmp.ops.shape import concatenate, getitem, reshape, transpose
 
 __all__ = [
-    "abs", "add", "avg_pool2d", "cast", "concatenate", "conv2d", "dense", "divide", "exp", "gelu",
-    "get_activation", "getitem", "linear", "log", "matmul", "max", "max_pool2d", "maximum", "mean",
-    "min", "minimum", "moments", "multiply", "negative", "normalize", "power", "relu", "reshape",
-    "sigmoid", "softmax", "sqrt", "square", "subtract", "sum", "tanh", "transpose",
+    "abs", "add", "avg_pool2d", "cast", "concatenate", "conv2d", "dense", "divide", "equal", "exp",
+    "gelu", "get_activation", "getitem", "greater", "greater_equal", "less", "less_equal", "linear",
+    "log", "matmul", "max", "max_pool2d", "maximum", "mean", "min", "minimum", "moments",
+    "multiply", "negative", "normalize", "not_equal", "power", "relu", "reshape", "sigmoid",
+    "softmax", "sqrt", "square", "subtract", "sum", "tanh", "transpose",
 ]

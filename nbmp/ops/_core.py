@@ -81,15 +81,18 @@ def wrap(data: np.ndarray, like: Any) -> Array:
 
 
 def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
-                names: tuple[str, ...] = ("x", "y")) -> Array:
+                names: tuple[str, ...] = ("x", "y"), comparison: bool = False) -> Array:
     """Apply the NumPy (or, on a GPU, CuPy) function `fn_name` elementwise with nbmp's rules.
 
     Result dtype by ``nbmp.dtypes.result_type`` (NEP 50, bfloat16-aware) unless `out_dtype`
-    is given; 16-bit floats are computed in float32 and rounded once.
+    is given; 16-bit floats are computed in float32 and rounded once. A `comparison` gives
+    bools, computed as that result dtype would be.
     """
     ops = tuple(operand(a, n) for a, n in zip(args, names))
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
+    if comparison:  # compared in the operands' common dtype (float32 for halves), giving bools
+        out = "bool"
     be, mod = backend(*ops), xp(*ops)
     values = [_in_dtype(be, a._data, work) if isinstance(a, Array) else a for a in ops]
     with np.errstate(all="ignore"):

@@ -60,6 +60,41 @@ def abs(x: Any) -> Array:  # noqa: A001  (the NumPy name)
     return elementwise("abs", x)
 
 
+def equal(x: Any, y: Any) -> Array:
+    """``x == y``, elementwise (bools).
+
+    >>> import nbmp
+    >>> nbmp.ops.equal(nbmp.asarray([1.0, 2.5], dtype="bfloat16"), [1.0, 2.0]).tolist()
+    [True, False]
+    """
+    return elementwise("equal", x, y, comparison=True)
+
+
+def not_equal(x: Any, y: Any) -> Array:
+    """``x != y``, elementwise (bools; NaN is unequal to everything)."""
+    return elementwise("not_equal", x, y, comparison=True)
+
+
+def less(x: Any, y: Any) -> Array:
+    """``x < y``, elementwise (bools)."""
+    return elementwise("less", x, y, comparison=True)
+
+
+def less_equal(x: Any, y: Any) -> Array:
+    """``x <= y``, elementwise (bools)."""
+    return elementwise("less_equal", x, y, comparison=True)
+
+
+def greater(x: Any, y: Any) -> Array:
+    """``x > y``, elementwise (bools)."""
+    return elementwise("greater", x, y, comparison=True)
+
+
+def greater_equal(x: Any, y: Any) -> Array:
+    """``x >= y``, elementwise (bools)."""
+    return elementwise("greater_equal", x, y, comparison=True)
+
+
 def _floating(fn_name: str, x: Any) -> Array:
     out = dtypes.result_type(operand(x, "x"))
     return elementwise(fn_name, x, out_dtype=out if dtypes.is_floating(out) else "float64")
