@@ -60,10 +60,24 @@ class Array:
     def _frozen(cls, data: Any, device: str) -> Array:
         """An Array over `data` that nothing else references (a private copy, or a fresh result):
         its values never change, so forms derived from them (a packed weight matrix) are
-        memoized on it by ``_derived``. Variables keep their values this way."""
+        memoized on it by ``_derived``. Variables keep their values this way. The storage itself
+        is made read-only, so that no view of it can be made writable again."""
+        if isinstance(data, np.ndarray):
+            data.setflags(write=False)
         arr = cls(data, device)
         arr._memo = {}
         return arr
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled: the values and device (not memoized derived forms); unpickled, over storage of
+        its own, read-only."""
+        return Array._frozen, (self._data, self._device)
+
+    def __copy__(self) -> Array:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Array:
+        return Array._frozen(self._data.copy(), self._device)
 
     @property
     def _is_frozen(self) -> bool:

@@ -133,3 +133,28 @@ def test_a_number_to_the_power_of_an_array():
     x = nbmp.asarray([1.0, 2.0, 3.0], dtype="bfloat16")
     got = 2.0 ** x
     assert got.dtype == x.dtype and got.tolist() == [2.0, 4.0, 8.0]
+
+
+def test_a_variables_storage_cannot_be_made_writable_through_numpy():
+    v = nbmp.Variable(np.ones((4, 4), np.float32))
+    x = np.ones((1, 4), np.float32)
+    assert nbmp.ops.dense(x, v.value).tolist() == [[4.0] * 4]  # packed weights memoized on the value
+    raw = np.asarray(v.value)
+    with pytest.raises(ValueError, match="cannot set WRITEABLE flag"):
+        raw.flags.writeable = True
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "int32", "bool"])
+def test_pickled_and_deep_copied_arrays_are_their_own_read_only_storage(dtype):
+    import copy
+    import pickle
+
+    original = nbmp.asarray([1.5, -2.25, 0.0], dtype=dtype)
+    for clone in (pickle.loads(pickle.dumps(original)), copy.deepcopy(original)):
+        assert clone.dtype == original.dtype and clone.tolist() == original.tolist()
+        with pytest.raises(ValueError, match="read-only"):
+            np.asarray(clone)[0] = 1
+    assert copy.copy(original) is original
+    v = nbmp.Variable(np.ones((3, 2), np.float32))
+    nbmp.ops.dense(np.ones((1, 3), np.float32), v.value)  # memoizes packed weights
+    assert pickle.loads(pickle.dumps(v.value))._memo == {}  # not pickled along
