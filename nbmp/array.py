@@ -376,7 +376,16 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
         )
     if data.dtype == np.float64 and dtype is None:
         data = data.astype(floatx() if floatx() != "bfloat16" else dtypes.bfloat16)
-    elif data.dtype == np.int64 and dtype is None:
+        return data
+    target = np.dtype(np.int32) if dtype is None else dtypes.as_numpy(dtype)
+    if data.dtype.kind in "iu" and data.size and target.kind in "iu":  # Python ints: no wrapping
+        info = np.iinfo(target)
+        if data.min() < info.min or data.max() > info.max:
+            hint = "; pass a wider dtype= (int64, uint64)" if dtype is None else ""
+            raise OverflowError(f"Python ints outside {target.name}'s range [{info.min}, {info.max}]"
+                                f"{'' if dtype is not None else ' (the default integer dtype)'}. "
+                                f"Received: {x!r:.200}{hint}")
+    if data.dtype == np.int64 and dtype is None:
         data = data.astype(np.int32)
     return data
 

@@ -158,3 +158,15 @@ def test_pickled_and_deep_copied_arrays_are_their_own_read_only_storage(dtype):
     v = nbmp.Variable(np.ones((3, 2), np.float32))
     nbmp.ops.dense(np.ones((1, 3), np.float32), v.value)  # memoizes packed weights
     assert pickle.loads(pickle.dumps(v.value))._memo == {}  # not pickled along
+
+
+@pytest.mark.parametrize("value, dtype", [([2**40], None), (3_000_000_000, None), ([1, 2**31], None),
+                                          ([300], "int8"), ([-1], "uint8"), (2**63, "int64")])
+def test_python_ints_outside_the_dtype_raise_instead_of_wrapping(value, dtype):
+    with pytest.raises(OverflowError, match=r"Python ints outside int|Python ints outside uint"):
+        nbmp.asarray(value, dtype=dtype)
+
+
+def test_python_ints_that_fit_keep_their_values():
+    assert nbmp.asarray([2**40], dtype="int64").tolist() == [2**40]
+    assert nbmp.asarray([1, -2]).dtype == np.int32 and nbmp.asarray([255], dtype="uint8").tolist() == [255]
