@@ -392,3 +392,13 @@ def test_comparisons_are_elementwise_bools_like_numpys(dtype):
     assert (x == None) is False and (x != "text") is True  # noqa: E711 - not array-like: identity
     with pytest.raises(TypeError, match="unhashable"):
         hash(x)
+
+
+def test_normalize_takes_python_numbers_at_full_precision_not_through_floatx():
+    nbmp.set_floatx("float16")  # the autouse fixture restores float32
+    got = ops.normalize(np.array([10.1, 10.2], np.float32), 10.1, 1.0, epsilon=0.0).tolist()
+    assert got[0] == 0.0 and abs(got[1] - 0.1) < 1e-6
+    x64 = np.array([0.4, 0.7])
+    assert np.array_equal(ops.normalize(x64, 0.1, 0.3, epsilon=0.0).numpy(), (x64 - 0.1) / np.sqrt(0.3))
+    with pytest.raises(ValueError, match="needs a mean and a variance. Received: mean=None"):
+        ops.normalize(x64, None, 1.0)

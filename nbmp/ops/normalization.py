@@ -40,10 +40,14 @@ def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any =
     be, mod = backend(x), xp(x)
     work = work_dtype(x.dtype)
 
+    if mean is None or variance is None:
+        raise ValueError(f"normalize needs a mean and a variance. Received: mean={mean!r}, "
+                         f"variance={variance!r}")
+
     def f(v: Any) -> Any:
-        if v is None:
-            return None
-        v = as_array(v) if not is_weak_scalar(v) else as_array(v).to(x.device)
+        if is_weak_scalar(v):  # a Python number goes straight into the work dtype (not via floatx)
+            return work.type(v)
+        v = as_array(v)
         xp(x, v)  # one device
         return be.cast(v._data, work)
 
