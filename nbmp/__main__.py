@@ -106,6 +106,13 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1. Received: {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbmp", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", action="append",
                         help="a device to run on (repeatable; default: the CPU, and the GPU when a "
                              "real one is usable)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per policy (median)")
+    parser.add_argument("--repeats", type=_at_least_one, default=5, help="timed runs per policy (median)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 

@@ -310,7 +310,8 @@ class Array:
     # ---- display -----------------------------------------------------------------------
     def __repr__(self) -> str:
         body = np.array2string(self._host(), separator=", ", prefix="Array(", threshold=200)
-        return f"Array({body}, dtype={self.dtype.name}, device={self._device!r})"
+        shape = f", shape={self.shape}" if self.size == 0 and self.ndim != 1 else ""  # as NumPy's
+        return f"Array({body}{shape}, dtype={self.dtype.name}, device={self._device!r})"
 
     def _repr_html_(self) -> str:
         return _html_summary(self)

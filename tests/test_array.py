@@ -170,3 +170,9 @@ def test_python_ints_outside_the_dtype_raise_instead_of_wrapping(value, dtype):
 def test_python_ints_that_fit_keep_their_values():
     assert nbmp.asarray([2**40], dtype="int64").tolist() == [2**40]
     assert nbmp.asarray([1, -2]).dtype == np.int32 and nbmp.asarray([255], dtype="uint8").tolist() == [255]
+
+
+def test_the_repr_of_an_empty_array_gives_its_shape_as_numpys_does():
+    empty = nbmp.asarray(np.zeros((2, 0), np.float32))
+    assert repr(empty) == "Array([], shape=(2, 0), dtype=float32, device='cpu')"
+    assert repr(nbmp.asarray(np.zeros(0, np.float16))) == "Array([], dtype=float16, device='cpu')"

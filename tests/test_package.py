@@ -74,3 +74,5 @@ def test_demo_options():
     assert "mixed_bfloat16" in one and "mixed_float16" not in one
     bad = run("--device", "tpu")
     assert bad.returncode != 0 and "usable: cpu" in bad.stderr
+    zero = run("--repeats", "0")
+    assert zero.returncode == 2 and "--repeats: must be at least 1. Received: 0" in zero.stderr
