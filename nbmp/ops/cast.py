@@ -11,6 +11,8 @@ from nbmp.ops._core import as_array, backend, wrap
 
 def cast(x: Any, dtype: Any) -> Array:
     """`x` converted to `dtype`, rounded to nearest even (overflow gives inf, as IEEE says).
+    Integer targets behave as NumPy's ``astype``: fractions truncate, and NaN, inf and values
+    out of range give unspecified integers, without a warning.
 
     >>> import nbmp
     >>> nbmp.ops.cast([1.0, 2049.0, 65520.0, 1e-8], "float16").tolist()
