@@ -309,7 +309,10 @@ class Array:
 
     # ---- display -----------------------------------------------------------------------
     def __repr__(self) -> str:
-        body = np.array2string(self._host(), separator=", ", prefix="Array(", threshold=200)
+        data = self._host()
+        bf16 = dtypes.canonical_name(data.dtype) == "bfloat16"
+        body = np.array2string(data, separator=", ", prefix="Array(", threshold=200,
+                               formatter={"all": _bfloat16_text(data)} if bf16 else None)
         shape = f", shape={self.shape}" if self.size == 0 and self.ndim != 1 else ""  # as NumPy's
         return f"Array({body}{shape}, dtype={self.dtype.name}, device={self._device!r})"
 
@@ -326,7 +329,7 @@ def asarray(x: Any, dtype: Any = None, device: str | None = None) -> Array:
     anything else goes to the CPU.
 
     >>> asarray([1, 2.5], dtype="bfloat16")
-    Array([1, 2.5], dtype=bfloat16, device='cpu')
+    Array([ 1., 2.5], dtype=bfloat16, device='cpu')
     >>> asarray([1.0], device="gpu")
     Traceback (most recent call last):
     ...
@@ -345,6 +348,25 @@ def asarray(x: Any, dtype: Any = None, device: str | None = None) -> Array:
     if device is not None:
         arr = arr.to(device)
     return arr if dtype is None or arr.dtype == dtypes.as_numpy(dtype) else _ops.cast(arr, dtype)
+
+
+def _bfloat16_text(data: np.ndarray) -> Any:
+    """A formatter for bfloat16 elements: the fewest digits that read back as the same value
+    (``0.1``, not ``0.100098``; ``2.``, not ``2``), right-aligned as NumPy aligns float16."""
+    bf16 = data.dtype.type
+
+    def shortest(v: Any) -> str:
+        x = float(v)
+        if not np.isfinite(x):
+            return str(x)  # nan, inf, -inf
+        for digits in range(1, 10):
+            text = f"{x:.{digits}g}"
+            if bf16(float(text)) == v:
+                break
+        return text if "e" in text or "." in text else text + "."
+
+    width = max((len(shortest(v)) for v in data.flat[:1000]), default=0)
+    return lambda v: shortest(v).rjust(width)
 
 
 def _is_cupy(x: Any) -> bool:

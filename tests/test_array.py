@@ -119,7 +119,7 @@ def test_transpose_reshape_index():
 def test_astype_and_repr():
     x = nbmp.asarray([1.0, 2.5], dtype="float32").astype("bfloat16")
     assert x.dtype == "bfloat16"
-    assert repr(x) == "Array([1, 2.5], dtype=bfloat16, device='cpu')"
+    assert repr(x) == "Array([ 1., 2.5], dtype=bfloat16, device='cpu')"
     html = nbmp.asarray([1.0, np.nan, np.inf])._repr_html_()
     assert "nan: 1" in html and "inf: 1" in html and "float32" in html
 
@@ -176,3 +176,11 @@ def test_the_repr_of_an_empty_array_gives_its_shape_as_numpys_does():
     empty = nbmp.asarray(np.zeros((2, 0), np.float32))
     assert repr(empty) == "Array([], shape=(2, 0), dtype=float32, device='cpu')"
     assert repr(nbmp.asarray(np.zeros(0, np.float16))) == "Array([], dtype=float16, device='cpu')"
+
+
+def test_bfloat16_reprs_show_the_fewest_digits_that_read_back():
+    x = nbmp.asarray([[0.1, 1 / 3], [2, 3]], dtype="bfloat16")
+    assert repr(x) == "Array([[  0.1, 0.334],\n       [   2.,    3.]], dtype=bfloat16, device='cpu')"
+    specials = nbmp.asarray([-0.0, float("nan"), float("-inf"), 1e-30, 65504], dtype="bfloat16")
+    assert repr(specials) == ("Array([     -0.,      nan,     -inf,    1e-30, 6.55e+04], dtype=bfloat16, "
+                              "device='cpu')")

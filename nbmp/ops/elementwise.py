@@ -14,7 +14,7 @@ def add(x: Any, y: Any) -> Array:
 
     >>> import nbmp
     >>> nbmp.ops.add(nbmp.asarray([1.0], dtype="bfloat16"), 1)
-    Array([2], dtype=bfloat16, device='cpu')
+    Array([2.], dtype=bfloat16, device='cpu')
     """
     return elementwise("add", x, y)
 
