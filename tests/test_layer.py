@@ -458,3 +458,10 @@ def test_an_inferred_policy_keeps_the_class_it_was_given_as():
     layer = nbmp.layers.Flatten(dtype=experimental.Policy("infer"))
     layer(np.ones((1, 2), np.float16))
     assert repr(layer.dtype_policy) == '<Policy "float16">'
+
+
+def test_set_weights_takes_python_numbers_at_the_weights_precision():
+    dense = nbmp.layers.Dense(1, dtype="float64")
+    dense.build((None, 2))
+    dense.set_weights([[[0.1], [0.2]], [0.3]])
+    assert dense.get_weights()[0].tolist() == [[0.1], [0.2]] and dense.get_weights()[1].tolist() == [0.3]

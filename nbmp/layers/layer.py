@@ -226,7 +226,7 @@ class Layer:
         arrays = []
         for w, v in zip(variables, values):
             try:
-                array = asarray(v)
+                array = asarray(v, dtype=w.true_dtype)  # Python floats straight to it, not via floatx
             except (TypeError, ValueError) as e:
                 raise type(e)(f"Weight {w.name!r}: {e}; no weight was changed") from None
             if array.shape != w.shape:
@@ -304,7 +304,7 @@ class Layer:
                                 f"layer(inputs){by_name}. Received {received}")
             else:
                 first = None
-        if "training" in kwargs and not takes_training(type(self).call):
+        if "training" in kwargs and not _takes_training(type(self).call):
             del kwargs["training"]  # as Keras: only a call() that takes it is given it
         before = self._resolve_policy(first)
         try:
@@ -420,7 +420,7 @@ def _as_input(x: Any) -> Any:
 
 
 @functools.cache
-def takes_training(call: Callable[..., Any]) -> bool:
+def _takes_training(call: Callable[..., Any]) -> bool:
     """Whether `call` (a layer class's ``call``) takes ``training`` (by name or ``**kwargs``):
     looked up once per function (``inspect.signature`` on every call of every layer took 40%
     of a small model's forward)."""
@@ -430,9 +430,12 @@ def takes_training(call: Callable[..., Any]) -> bool:
 
 def _weight_shape(shape: Any, name: str | None) -> tuple[int, ...]:
     """`shape` (an int or a sequence of them, each >= 0) as a tuple, else a clear error."""
-    dims = (shape,) if is_int(shape) else shape if isinstance(shape, (tuple, list)) else None
     if shape is None:
-        dims = ()
+        dims: Any = ()
+    elif is_int(shape):
+        dims = (shape,)
+    else:
+        dims = shape if isinstance(shape, (tuple, list)) else None
     if dims is None or not all(is_int(d) and d >= 0 for d in dims):
         raise ValueError(f"add_weight: the shape of weight {name!r} must be an int or a tuple of "
                          f"ints >= 0 (every dimension known). Received: shape={shape!r}")
