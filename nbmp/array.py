@@ -37,8 +37,21 @@ class Array:
     """An immutable n-d array on a device. Build one with ``nbmp.asarray``."""
 
     __slots__ = ("_data", "_device", "_memo")
-    # NumPy defers binary operators to Array's reflected ones (ndarray + Array -> Array).
-    __array_priority__ = 100
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's operators and ufuncs on Arrays: the arithmetic and comparisons nbmp has
+        (``ndarray + Array``, ``np.maximum(a, x)``) run as nbmp's and give an Array; the rest
+        (``np.sin(x)``, ``np.add.reduce(x)``) run in NumPy on the data and give an ndarray. An
+        ``out=`` (``ndarray += Array`` included) is refused: it would write NumPy's rounding."""
+        if kwargs.get("out") is not None:
+            raise TypeError(f"np.{ufunc.__name__} cannot write its result into an array (out=, or an "
+                            "in-place operator such as ndarray += Array): nbmp computes a new Array. "
+                            "Write x = x + y instead")
+        op = _UFUNC_OPS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        if op is not None:
+            return getattr(_ops, op)(*inputs)
+        host = [np.asarray(x) if isinstance(x, Array) else x for x in inputs]
+        return getattr(ufunc, method)(*host, **kwargs)
 
     def __init__(self, data: Any, device: str = "cpu") -> None:
         if device not in ("cpu", "cuda"):
@@ -348,6 +361,16 @@ def asarray(x: Any, dtype: Any = None, device: str | None = None) -> Array:
     if device is not None:
         arr = arr.to(device)
     return arr if dtype is None or arr.dtype == dtypes.as_numpy(dtype) else _ops.cast(arr, dtype)
+
+
+#: NumPy ufuncs that ``Array.__array_ufunc__`` runs as the nbmp op of this name.
+_UFUNC_OPS = {
+    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
+    "true_divide": "divide", "power": "power", "matmul": "matmul", "maximum": "maximum",
+    "minimum": "minimum", "negative": "negative", "absolute": "abs", "exp": "exp", "log": "log",
+    "sqrt": "sqrt", "square": "square", "equal": "equal", "not_equal": "not_equal", "less": "less",
+    "less_equal": "less_equal", "greater": "greater", "greater_equal": "greater_equal",
+}
 
 
 def _bfloat16_text(data: np.ndarray) -> Any:

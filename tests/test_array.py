@@ -184,3 +184,18 @@ def test_bfloat16_reprs_show_the_fewest_digits_that_read_back():
     specials = nbmp.asarray([-0.0, float("nan"), float("-inf"), 1e-30, 65504], dtype="bfloat16")
     assert repr(specials) == ("Array([     -0.,      nan,     -inf,    1e-30, 6.55e+04], dtype=bfloat16, "
                               "device='cpu')")
+
+
+def test_numpy_operators_and_ufuncs_on_arrays():
+    x = nbmp.asarray([1.0, 2.0], dtype="float16")
+    n = np.array([1.0, 2.0], np.float32)
+    for got in (n + x, np.add(n, x), n * x / n, np.maximum(n, x)):  # nbmp's ops: Arrays
+        assert isinstance(got, Array) and got.dtype == np.float32
+    assert (n == x).tolist() == [True, True] and np.less(n, x).tolist() == [False, False]
+    assert isinstance(np.sin(x), np.ndarray) and np.add.reduce(x) == 3.0  # the rest: NumPy's
+    alias = n
+    with pytest.raises(TypeError, match=r"cannot write its result into an array.*x = x \+ y"):
+        n += x
+    with pytest.raises(TypeError, match="cannot write its result"):
+        np.multiply(n, x, out=n)
+    assert n is alias and n.tolist() == [1.0, 2.0]
