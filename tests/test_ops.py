@@ -402,3 +402,12 @@ def test_normalize_takes_python_numbers_at_full_precision_not_through_floatx():
     assert np.array_equal(ops.normalize(x64, 0.1, 0.3, epsilon=0.0).numpy(), (x64 - 0.1) / np.sqrt(0.3))
     with pytest.raises(ValueError, match="needs a mean and a variance. Received: mean=None"):
         ops.normalize(x64, None, 1.0)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "int32", "int64"])
+def test_exp_log_sqrt_of_integers_take_numpys_float_dtype(dtype):
+    values = np.array([1, 4], dtype)
+    for name in ("exp", "log", "sqrt"):
+        got = getattr(ops, name)(values)
+        want = getattr(np, name)(values)
+        assert got.dtype == want.dtype and np.array_equal(got.numpy(), want), (name, got.dtype)

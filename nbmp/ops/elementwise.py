@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.ops._core import elementwise, operand
@@ -97,7 +99,9 @@ def greater_equal(x: Any, y: Any) -> Array:
 
 def _floating(fn_name: str, x: Any) -> Array:
     out = dtypes.result_type(operand(x, "x"))
-    return elementwise(fn_name, x, out_dtype=out if dtypes.is_floating(out) else "float64")
+    if not dtypes.is_floating(out):  # NumPy's loop: the narrowest float that holds the integers
+        out = np.result_type(dtypes.as_numpy(out), np.float16).name  # (int8 -> float16, int32 -> float64)
+    return elementwise(fn_name, x, out_dtype=out)
 
 
 def exp(x: Any) -> Array:
