@@ -363,13 +363,13 @@ def asarray(x: Any, dtype: Any = None, device: str | None = None) -> Array:
     return arr if dtype is None or arr.dtype == dtypes.as_numpy(dtype) else _ops.cast(arr, dtype)
 
 
-#: NumPy ufuncs that ``Array.__array_ufunc__`` runs as the nbmp op of this name.
+#: NumPy ufunc name -> the nbmp op ``Array.__array_ufunc__`` runs for it (the same name but one).
 _UFUNC_OPS = {
-    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
-    "true_divide": "divide", "power": "power", "matmul": "matmul", "maximum": "maximum",
-    "minimum": "minimum", "negative": "negative", "absolute": "abs", "exp": "exp", "log": "log",
-    "sqrt": "sqrt", "square": "square", "equal": "equal", "not_equal": "not_equal", "less": "less",
-    "less_equal": "less_equal", "greater": "greater", "greater_equal": "greater_equal",
+    **{name: name for name in (
+        "add", "subtract", "multiply", "divide", "power", "matmul", "maximum", "minimum", "negative",
+        "exp", "log", "sqrt", "square", "equal", "not_equal", "less", "less_equal", "greater",
+        "greater_equal")},
+    "absolute": "abs",
 }
 
 
@@ -427,10 +427,9 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
     if data.dtype.kind in "iu" and data.size and target.kind in "iu":  # Python ints: no wrapping
         info = np.iinfo(target)
         if data.min() < info.min or data.max() > info.max:
-            hint = "; pass a wider dtype= (int64, uint64)" if dtype is None else ""
+            default = " (the default integer dtype: pass a wider dtype=, int64 or uint64)"
             raise OverflowError(f"Python ints outside {target.name}'s range [{info.min}, {info.max}]"
-                                f"{'' if dtype is not None else ' (the default integer dtype)'}. "
-                                f"Received: {x!r:.200}{hint}")
+                                f"{default if dtype is None else ''}. Received: {x!r:.200}")
     if data.dtype == np.int64 and dtype is None:
         data = data.astype(np.int32)
     return data

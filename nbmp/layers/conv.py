@@ -7,6 +7,7 @@ from typing import Any
 
 from nbmp import initializers, ops
 from nbmp.array import Array
+from nbmp.backend.reference import conv_output_size
 from nbmp.layers.dense import activation_config, checked_activation
 from nbmp.layers.input_spec import InputSpec
 from nbmp.layers.layer import Layer, positive_int
@@ -56,8 +57,8 @@ class Conv2D(Layer):
         if channels % self.groups:
             raise ValueError(f"Conv2D: input channels ({channels}) must be divisible by groups "
                              f"({self.groups}). Received shape {input_shape}")
-        for size, k, d in zip(input_shape[1:3], self.kernel_size, self.dilation_rate):
-            if self.padding == "valid" and is_int(size) and size < (k - 1) * d + 1:
+        for size, k, s, d in zip(input_shape[1:3], self.kernel_size, self.strides, self.dilation_rate):
+            if self.padding == "valid" and is_int(size) and conv_output_size(size, k, s, d, (0, 0)) == 0:
                 raise ValueError(f"Conv2D: a {self.kernel_size} kernel (dilation {self.dilation_rate}) does "
                                  f"not fit inputs of shape {input_shape} with padding='valid': the output "
                                  "would be empty; use padding='same' or a larger input")
