@@ -165,6 +165,17 @@ class Array:
         """The values as (nested lists of) Python numbers."""
         return self._host().tolist()
 
+    def item(self) -> Any:
+        """The value of a one-element array as a Python number (``loss.item()``).
+
+        >>> asarray([[2.5]], dtype="float16").item()
+        2.5
+        """
+        if self.size != 1:
+            raise ValueError(f"item() needs an array of one element. Received shape {self.shape} "
+                             f"({self.size} elements)")
+        return self._host().item()
+
     def astype(self, dtype: Any) -> Array:
         """This array cast to `dtype` (rounded to nearest even)."""
         return _ops.cast(self, dtype)

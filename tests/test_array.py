@@ -199,3 +199,11 @@ def test_numpy_operators_and_ufuncs_on_arrays():
     with pytest.raises(TypeError, match="cannot write its result"):
         np.multiply(n, x, out=n)
     assert n is alias and n.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "int32", "bool"])
+def test_item_gives_the_one_value_as_a_python_number(dtype):
+    value = nbmp.asarray([[1]], dtype=dtype).item()
+    assert value == 1 and type(value) in (float, int, bool)
+    with pytest.raises(ValueError, match=r"one element. Received shape \(2,\) \(2 elements\)"):
+        nbmp.asarray([1.0, 2.0]).item()

@@ -411,3 +411,18 @@ def test_exp_log_sqrt_of_integers_take_numpys_float_dtype(dtype):
         got = getattr(ops, name)(values)
         want = getattr(np, name)(values)
         assert got.dtype == want.dtype and np.array_equal(got.numpy(), want), (name, got.dtype)
+
+
+def test_python_scalars_alone_take_the_dtypes_asarray_gives_them():
+    # as in Keras 3: a Python float is floatx(), an int int32, whatever the op
+    assert ops.exp(1.0).dtype == ops.exp(nbmp.asarray(1.0)).dtype == "float32"
+    assert ops.add(1.0, 2.0).dtype == "float32" and ops.add(1, 2.5).dtype == "float32"
+    assert ops.multiply(2, 3).dtype == "int32" and ops.maximum(True, False).dtype == "bool"
+    assert ops.less(1, 2.5).item() is True
+    nbmp.set_floatx("float16")  # the autouse fixture restores float32
+    assert ops.exp(1.0).dtype == "float16" and ops.subtract(1.5, 1).dtype == "float16"
+    with pytest.raises(OverflowError, match="int32"):
+        ops.add(2**40, 1)
+    # beside an Array a Python scalar stays weak
+    assert ops.add(nbmp.asarray(np.float16(1)), 1.0).dtype == "float16"
+    assert ops.multiply(np.float64(2.0), 3).dtype == "float64"

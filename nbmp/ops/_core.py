@@ -12,6 +12,7 @@ import numpy as np
 from nbmp import dtypes
 from nbmp.array import Array, array_module, asarray
 from nbmp.backend import for_device
+from nbmp.policy import floatx
 
 
 def is_int(value: Any) -> bool:
@@ -37,9 +38,18 @@ def as_array(x: Any, name: str = "x") -> Array:
         raise TypeError(f"Argument {name!r}: {e}") from None
 
 
-def operand(x: Any, name: str) -> Array | bool | int | float:
-    """An Array, or `x` itself when it is a weak Python scalar."""
-    return x if is_weak_scalar(x) else as_array(x, name)
+def operands(args: tuple[Any, ...], names: tuple[str, ...] = ("x", "y")) -> tuple[Any, ...]:
+    """`args` as Arrays, Python scalars beside an Array kept as they are (weak, NEP 50).
+
+    Python scalars alone become Arrays in Keras' default dtypes (``floatx()``, int32, bool),
+    as ``asarray`` makes them: ``exp(1.0)`` is float32, as ``exp(asarray(1.0))``, not float64.
+    """
+    ops = tuple(x if is_weak_scalar(x) else as_array(x, n) for x, n in zip(args, names))
+    if any(isinstance(x, Array) for x in ops):
+        return ops
+    kind = np.result_type(*ops).kind
+    default = "bool" if kind == "b" else "int32" if kind in "iu" else floatx()
+    return tuple(asarray(x, dtype=default) for x in ops)
 
 
 def common_device(*arrays: Any) -> str:
@@ -88,7 +98,7 @@ def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
     is given; 16-bit floats are computed in float32 and rounded once. A `comparison` gives
     bools, computed as that result dtype would be.
     """
-    ops = tuple(operand(a, n) for a, n in zip(args, names))
+    ops = operands(args, names)
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
     if comparison:  # compared in the operands' common dtype (float32 for halves), giving bools

@@ -8,7 +8,7 @@ import numpy as np
 
 from nbmp import dtypes
 from nbmp.array import Array
-from nbmp.ops._core import elementwise, operand
+from nbmp.ops._core import elementwise, operands
 
 
 def add(x: Any, y: Any) -> Array:
@@ -33,7 +33,7 @@ def multiply(x: Any, y: Any) -> Array:
 
 def divide(x: Any, y: Any) -> Array:
     """``x / y`` (true division: integers give float64, as in NumPy)."""
-    out = dtypes.result_type(operand(x, "x"), operand(y, "y"))
+    out = dtypes.result_type(*operands((x, y)))
     return elementwise("true_divide", x, y, out_dtype=out if dtypes.is_floating(out) else "float64")
 
 
@@ -98,7 +98,7 @@ def greater_equal(x: Any, y: Any) -> Array:
 
 
 def _floating(fn_name: str, x: Any) -> Array:
-    out = dtypes.result_type(operand(x, "x"))
+    out = dtypes.result_type(*operands((x,)))
     if not dtypes.is_floating(out):  # NumPy's loop: the narrowest float that holds the integers
         out = np.result_type(dtypes.as_numpy(out), np.float16).name  # (int8 -> float16, int32 -> float64)
     return elementwise(fn_name, x, out_dtype=out)
