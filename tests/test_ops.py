@@ -232,8 +232,17 @@ def test_elementwise_misc():
     assert ops.divide(np.array([1], np.int32), 2).numpy().tolist() == [0.5]
     assert (x ** 2).numpy().tolist() == [16.0, 81.0]
     assert ops.concatenate([x, x]).shape == (4,)
-    with pytest.raises(ValueError, match="one dtype"):
-        ops.concatenate([x, nbmp.asarray([1.0])])
+
+
+def test_concatenate_promotes_to_the_common_dtype():
+    bf16 = nbmp.asarray([1.5, 2.25], dtype="bfloat16")
+    got = ops.concatenate([bf16, np.array([3.0], np.float16)])
+    assert got.dtype == "float32" and got.tolist() == [1.5, 2.25, 3.0]
+    assert ops.concatenate([bf16, bf16]).dtype == "bfloat16"
+    assert ops.concatenate([np.array([1], np.int32), np.array([0.5])]).tolist() == [1.0, 0.5]
+    assert ops.concatenate([np.array([0.1]), [2.0]]).dtype == "float64"  # the list: float32 first
+    with pytest.raises(ValueError, match="at least one array. Received none"):
+        ops.concatenate([])
 
 
 def test_matmul_packs_a_variables_value_once_whatever_the_left_operand(monkeypatch):

@@ -104,7 +104,7 @@ def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
     if comparison:  # compared in the operands' common dtype (float32 for halves), giving bools
         out = "bool"
     be, mod = backend(*ops), xp(*ops)
-    values = [_in_dtype(be, a._data, work) if isinstance(a, Array) else a for a in ops]
+    values = [in_dtype(be, a._data, work) if isinstance(a, Array) else a for a in ops]
     with np.errstate(all="ignore"):
         result = mod.asarray(getattr(mod, fn_name)(*values))
     if result.dtype != dtypes.as_numpy(out):
@@ -112,5 +112,6 @@ def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
     return wrap(result, ops)
 
 
-def _in_dtype(be: Any, data: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def in_dtype(be: Any, data: np.ndarray, dtype: Any) -> np.ndarray:
+    """`data` cast to `dtype` by backend `be`, or itself when it has that dtype already."""
     return data if data.dtype == dtype else be.cast(data, dtype)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from nbmp import dtypes
 from nbmp.array import Array
-from nbmp.ops._core import as_array, is_int, wrap, xp
+from nbmp.ops._core import as_array, backend, in_dtype, is_int, wrap, xp
 
 
 def reshape(x: Any, shape: int | Sequence[int]) -> Array:
@@ -44,8 +45,16 @@ def getitem(x: Any, key: Any) -> Array:
 
 
 def concatenate(arrays: Sequence[Any], axis: int = 0) -> Array:
-    """Join arrays of one dtype along `axis`."""
+    """Join arrays along `axis`, in their common dtype (``nbmp.dtypes.result_type``, as Keras 3).
+
+    >>> import nbmp
+    >>> nbmp.ops.concatenate([nbmp.asarray([1.5], dtype="bfloat16"), nbmp.asarray([2.0], dtype="float16")])
+    Array([1.5, 2. ], dtype=float32, device='cpu')
+    """
     items = [as_array(a) for a in arrays]
-    if len({a.dtype for a in items}) > 1:
-        raise ValueError(f"concatenate needs one dtype. Received {[a.dtype.name for a in items]}")
-    return wrap(xp(*items).concatenate([a._data for a in items], axis=axis), tuple(items))
+    if not items:
+        raise ValueError("concatenate needs at least one array. Received none")
+    dtype = dtypes.as_numpy(dtypes.result_type(*items))
+    be = backend(*items)
+    return wrap(xp(*items).concatenate([in_dtype(be, a._data, dtype) for a in items], axis=axis),
+                tuple(items))
