@@ -435,3 +435,17 @@ def test_python_scalars_alone_take_the_dtypes_asarray_gives_them():
     # beside an Array a Python scalar stays weak
     assert ops.add(nbmp.asarray(np.float16(1)), 1.0).dtype == "float16"
     assert ops.multiply(np.float64(2.0), 3).dtype == "float64"
+
+
+def test_axis_keepdims_and_shape_arguments_of_the_wrong_kind_say_what_came():
+    x = nbmp.asarray(np.ones((2, 3), np.float32))
+    for call in (lambda: ops.sum(x, axis="0"), lambda: ops.softmax(x, axis=True),
+                 lambda: ops.mean(x, axis=[0, 1.0]), lambda: ops.max(x, axis=1.0)):
+        with pytest.raises(TypeError, match="An axis must be None, an int or a sequence of ints. Received"):
+            call()
+    with pytest.raises(TypeError, match="keepdims must be True or False. Received: 'yes'"):
+        ops.sum(x, keepdims="yes")
+    with pytest.raises(TypeError, match="A shape must be an int or a sequence of ints. Received: None"):
+        ops.reshape(x, None)
+    assert ops.sum(x, axis=[0, 1], keepdims=np.True_).shape == (1, 1)
+    assert ops.reshape(x, np.array([3, 2])).shape == (3, 2) and ops.softmax(x, axis=0).shape == (2, 3)

@@ -21,8 +21,20 @@ def is_int(value: Any) -> bool:
 
 
 def as_axes(axis: Any) -> Any:
-    """An axis argument as NumPy takes it: a list of axes becomes a tuple."""
-    return tuple(axis) if isinstance(axis, list) else axis
+    """An axis argument as NumPy takes it: None, an int, or a tuple of ints (from any sequence
+    of them); anything else (``True``, ``"0"``, ``1.0``) is a TypeError saying what came."""
+    if axis is None or is_int(axis):
+        return axis
+    if isinstance(axis, (list, tuple)) and all(is_int(a) for a in axis):
+        return tuple(axis)
+    raise TypeError(f"An axis must be None, an int or a sequence of ints. Received: {axis!r}")
+
+
+def as_flag(value: Any, name: str) -> bool:
+    """A bool argument such as ``keepdims``, as a bool (NumPy's bools too); else a TypeError."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False. Received: {value!r}")
 
 
 def is_weak_scalar(x: Any) -> bool:

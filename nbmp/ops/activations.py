@@ -10,7 +10,7 @@ import numpy as np
 from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.backend.reference import ACTIVATIONS as FUSABLE
-from nbmp.ops._core import as_array, backend, work_dtype, wrap, xp
+from nbmp.ops._core import as_array, as_axes, backend, work_dtype, wrap, xp
 
 __all__ = ["relu", "sigmoid", "tanh", "gelu", "softmax", "linear", "get", "FUSABLE"]
 
@@ -59,6 +59,7 @@ def softmax(x: Any, axis: int = -1) -> Array:
     x = as_array(x)
     if not dtypes.is_floating(x.dtype):
         raise TypeError(f"softmax needs a floating input. Received dtype {x.dtype.name}")
+    axis = as_axes(axis)
     if x.size == 0:  # nothing to normalise (and no maximum to subtract)
         return x
     be, mod = backend(x), xp(x)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from nbmp.array import Array
-from nbmp.ops._core import as_array, as_axes, backend, work_dtype, wrap, xp
+from nbmp.ops._core import as_array, as_axes, as_flag, backend, work_dtype, wrap, xp
 
 Axis = int | tuple[int, ...] | list[int] | None
 
@@ -17,11 +17,12 @@ def _reduce(fn_name: str, x: Any, axis: Axis, keepdims: bool) -> Array:
     other dtypes give NumPy's result dtype (the sum of int8 values is an int64, a mean of ints
     a float64)."""
     x = as_array(x)
+    axis, keepdims = as_axes(axis), as_flag(keepdims, "keepdims")
     be, mod = backend(x), xp(x)
     work = work_dtype(x.dtype)
     data = x._data if x.dtype == work else be.cast(x._data, work)
     with np.errstate(all="ignore"):
-        y = mod.asarray(getattr(mod, fn_name)(data, axis=as_axes(axis), keepdims=keepdims))
+        y = mod.asarray(getattr(mod, fn_name)(data, axis=axis, keepdims=keepdims))
     return wrap(be.cast(y, x.dtype) if work != x.dtype else y, x)
 
 

@@ -23,7 +23,10 @@ def reshape(x: Any, shape: int | Sequence[int]) -> Array:
 
 def _dims(shape: Any) -> tuple[int, ...]:
     """`shape` (an int or a sequence of them, NumPy integers too) as a tuple of ints."""
-    dims = (shape,) if is_int(shape) else tuple(shape)
+    try:
+        dims = (shape,) if is_int(shape) else tuple(shape)
+    except TypeError:  # not iterable: None, a float
+        dims = (None,)
     if not all(is_int(d) for d in dims):
         raise TypeError(f"A shape must be an int or a sequence of ints. Received: {shape!r}")
     return tuple(int(d) for d in dims)
