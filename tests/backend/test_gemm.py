@@ -199,6 +199,31 @@ def test_bf16_pair_packers_find_a_subnormal_anywhere(layout):
             assert not packed[:3, 5:].any() and not packed[3:].any()
 
 
+@pytest.mark.parametrize("dtype", INPUTS)
+@pytest.mark.parametrize("k, n", [(67, 37), (64, 64), (1100, 70), (33, 15), (15, 40)])
+def test_packing_a_transposed_b_gives_the_panels_of_a_copy(dtype, k, n):
+    """A transposed b is packed in transposed blocks (``simd.transpose_block``) plus element
+    tails (odd k, columns past the last block): its panels equal those of a C-ordered copy."""
+    b = np.random.default_rng(k).standard_normal((n, k)).astype(dtypes.as_numpy(dtype)).T
+    for pairs in [False, *LOSSY]:
+        if pairs and dtype != "bfloat16":
+            continue
+        np.testing.assert_array_equal(gemm.PackedB(b, pairs=pairs).data.view(np.int32),
+                                      gemm.PackedB(b.copy(), pairs=pairs).data.view(np.int32))
+
+
+@needs_lossy
+@pytest.mark.parametrize("pairs", LOSSY)
+def test_bf16_pair_packer_of_a_transposed_b_finds_a_subnormal_in_its_blocks_and_tails(pairs):
+    tiny = dtypes.finfo("bfloat16").smallest_subnormal
+    k, n = 2 * 2 * simd.BLOCK + 3, 2 * simd.BLOCK + 5
+    for where in [None, (0, 0), (2 * simd.BLOCK + 7, simd.BLOCK + 1), (k - 1, 3), (5, n - 1)]:
+        b = np.ones((n, k), dtypes.bfloat16).T
+        if where is not None:
+            b[where] = -tiny
+        assert gemm.PackedB(b, pairs=pairs).pairs == (pairs if where is None else False), where
+
+
 @needs_lossy
 @pytest.mark.parametrize("pairs", LOSSY)
 def test_bf16_pair_packer_of_b_finds_a_subnormal_in_its_vectors_and_tails(pairs):

@@ -70,11 +70,13 @@ from nbmp import dtypes
 from nbmp.backend.cpu import amx, halfbits, simd, spin, threads, versions
 from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
 from nbmp.backend.cpu.simd import (
+    BLOCK,
     DOT_BF16,
     REGISTERS,
     WIDTH,
     prefetch_read,
     prefetch_write,
+    transpose_block,
     vadd,
     vany_bits,
     vbroadcast,
@@ -99,7 +101,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-20/simd-7/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-21/simd-8/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION,
                  amx.KERNEL_VERSION)
 
@@ -269,6 +271,17 @@ def _share(t, nthreads, count):
     return t * count // nthreads, (t + 1) * count // nthreads
 
 
+#: Packing a transposed operand (``_copy_block``, ``_pack_b_pairs``) is a transpose: its bulk
+#: goes in ``simd.transpose_block``'s 16 x 16 blocks (vector loads, shuffles and stores), the
+#: tails one element at a time in blocks of _GROUP columns x _RUN rows, each column's run read
+#: in memory order. Element by element, a column at a time wrote a line of a packed panel
+#: bigger than L1 for every element, and a row at a time read one for every element, lines a
+#: power-of-two stride apart (K = 1024: all in two of L1's sets): 2-3 ns an element, packing
+#: a transposed 1024 x 1024 b 14-20x slower than a C-ordered one.
+_GROUP = 8
+_RUN = 32
+
+
 @njit(inline="always", **_OPTS)
 def _copy_run(x, src, n, dst, d):
     """``dst[d:d+n] = x[src:src+n]`` as float32 (vectorised decode)."""
@@ -294,10 +307,21 @@ def _copy_block(x, src, rs, cs, rows, cols, dst, d, ld):
         for r in range(rows):
             for c in range(cols):
                 dst[d + r * ld + c] = _to_f32(x[src + r * rs + c * cs])
-    else:
-        for c in range(cols):
-            for r in range(rows):
-                dst[d + r * ld + c] = _to_f32(x[src + r * rs + c * cs])
+    else:  # columns in memory order (a transposed b): BLOCK x BLOCK blocks through a scratch
+        # block in L1, the rest one element at a time, in blocks too (see _GROUP)
+        rows_v, cols_v = (rows - rows % BLOCK, cols - cols % BLOCK) if rs == 1 else (0, 0)
+        if rows_v and cols_v:
+            block = np.empty(BLOCK * BLOCK, x.dtype)
+            for c0 in range(0, cols_v, BLOCK):
+                for r0 in range(0, rows_v, BLOCK):
+                    transpose_block(x, src + r0 + c0 * cs, cs, block, 0, BLOCK)
+                    for r in range(BLOCK):
+                        _copy_run(block, r * BLOCK, BLOCK, dst, d + (r0 + r) * ld + c0)
+        for c0 in range(0, cols, _GROUP):
+            for r0 in range(0, rows, _RUN):
+                for c in range(c0, min(c0 + _GROUP, cols)):
+                    for r in range(max(r0, rows_v) if c < cols_v else r0, min(r0 + _RUN, rows)):
+                        dst[d + r * ld + c] = _to_f32(x[src + r * rs + c * cs])
 
 
 @njit(inline="always", **_OPTS)
@@ -433,6 +457,29 @@ def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
             bp16[base:base + 2 * steps * NR] = 0
         elif 2 * steps != kc:
             bp16[base + 2 * (kc // 2) * NR:base + 2 * steps * NR] = 0
+    if cs != 1:  # strided columns (a transposed b): as ``_copy_block`` does, BLOCK x BLOCK
+        # blocks of slots (pairs of adjacent values) where rows of b are adjacent, else by element
+        for t in range(t_lo, t_hi):
+            j, base = t * NR, d + (t - t_lo) * steps * NR
+            nr = min(NR, n - j)
+            cols_v, pairs_v = (nr - nr % BLOCK, kc // 2 - kc // 2 % BLOCK) if rs == 1 else (0, 0)
+            if pairs_v:
+                for c0 in range(0, cols_v, BLOCK):
+                    for c in range(c0, c0 + BLOCK):  # subnormals looked for along each column
+                        at = np.uint64(off + p0 + (j + c) * cs)  # unsigned: a loop LLVM vectorises
+                        for p in range(np.uint64(2 * pairs_v)):
+                            least = min(least, _bf16_key(h[at + p]))
+                    for q0 in range(0, pairs_v, BLOCK):
+                        transpose_block(h, off + p0 + 2 * q0 + (j + c0) * cs, cs, bp, base + q0 * NR + c0, NR)
+            src = off + p0 * rs + j * cs
+            for c0 in range(0, nr, _GROUP):
+                for p_lo in range(0, kc, _RUN):
+                    for c in range(c0, min(c0 + _GROUP, nr)):
+                        for p in range(max(p_lo, 2 * pairs_v) if c < cols_v else p_lo, min(p_lo + _RUN, kc)):
+                            v = h[src + p * rs + c * cs]  # slot (p // 2, c), its half p % 2
+                            least = min(least, _bf16_key(v))
+                            bp16[2 * base + p // 2 * 2 * NR + p % 2 + 2 * c] = v
+        return least < SUBNORMAL_KEYS
     full = min(max(n // NR, t_lo), t_hi)  # panels t_lo:full have NR columns of b
     for q in range((kc + 1) // 2):  # two rows of b at a time, across all panels: reads stay
         src = off + (p0 + 2 * q) * rs  # sequential (a panel at a time measured 1.1-1.8x slower)

@@ -42,6 +42,7 @@ __all__ = [
     "prefetch_read",
     "prefetch_write",
     "target_features",
+    "transpose_block",
     "vadd",
     "vany_bits",
     "vbroadcast",
@@ -62,7 +63,7 @@ __all__ = [
 
 #: Numba's cache hashes only the file of a cached function: bump this on any
 #: change here, and the modules caching kernels built on it change theirs too.
-KERNEL_VERSION = "simd-7"
+KERNEL_VERSION = "simd-8"
 
 
 def target_features() -> str:
@@ -316,6 +317,57 @@ def vstore_bf16(typingctx, arr, i, v):
         return _store_i16(context, builder, sig, args, halves)
 
     return types.void(arr, i, v), codegen
+
+
+#: Rows and columns of a ``transpose_block``.
+BLOCK = 16
+
+
+def _block_swaps(builder, rows):
+    """``rows`` (BLOCK vectors of BLOCK lanes) transposed with shuffles: stage ``b`` (8, 4, 2, 1)
+    swaps the off-diagonal ``b x b`` blocks of every ``2b x 2b`` block, in pairs of rows."""
+    b = BLOCK // 2
+    while b:
+        lanes = range(BLOCK)  # a shuffle's lane x: lane x of its first operand, BLOCK + x of its second
+        low = ir.Constant(_i32s(BLOCK), [x if x & b == 0 else BLOCK + x - b for x in lanes])
+        high = ir.Constant(_i32s(BLOCK), [x + b if x & b == 0 else BLOCK + x for x in lanes])
+        for i in range(BLOCK):
+            if i & b == 0:
+                rows[i], rows[i + b] = (builder.shuffle_vector(rows[i], rows[i + b], low),
+                                        builder.shuffle_vector(rows[i], rows[i + b], high))
+        b //= 2
+    return rows
+
+
+@intrinsic
+def transpose_block(typingctx, src, s, s_stride, dst, d, d_stride):
+    """``dst[d + c*d_stride + r] = src_row(r)[c]`` for a BLOCK x BLOCK block: row ``r`` of the
+    source is the BLOCK elements of ``dst``'s width (16 or 32 bits) starting at ``src[s +
+    r*s_stride]`` (so a 16-bit `src` gives pairs of its values for a 32-bit `dst`); strides in
+    elements of each array, either sign. A cache-friendly transpose for packing a transposed
+    operand: BLOCK loads and BLOCK stores of a vector, and shuffles, for BLOCK**2 elements."""
+    arrays = (src, dst)
+    if not (all(isinstance(a, types.Array) and a.ndim == 1 for a in arrays)
+            and all(isinstance(x, types.Integer) for x in (s, s_stride, d, d_stride))
+            and dst.dtype.bitwidth in (16, 32) and src.dtype.bitwidth in (16, dst.dtype.bitwidth)):
+        return None
+    lanes = ir.VectorType(ir.IntType(dst.dtype.bitwidth), BLOCK)
+    align = src.dtype.bitwidth // 8
+
+    def codegen(context, builder, sig, args):
+        def pointer(k, index, stride, r):  # &array[index + r*stride] as a <BLOCK x iN>*
+            at = builder.add(context.cast(builder, index, sig.args[k + 1], types.intp),
+                             builder.mul(context.cast(builder, stride, sig.args[k + 2], types.intp),
+                                         ir.Constant(ir.IntType(64), r)))
+            ptr = _element_ptr(context, builder, sig.args[k], args[k], types.intp, at)
+            return builder.bitcast(ptr, lanes.as_pointer())
+
+        rows = [builder.load(pointer(0, args[1], args[2], r), align=align) for r in range(BLOCK)]
+        for c, column in enumerate(_block_swaps(builder, rows)):
+            builder.store(column, pointer(3, args[4], args[5], c), align=align)
+        return context.get_dummy_value()
+
+    return types.void(src, s, s_stride, dst, d, d_stride), codegen
 
 
 @intrinsic(prefer_literal=True)
