@@ -212,9 +212,22 @@ def test_packing_a_transposed_b_gives_the_panels_of_a_copy(dtype, k, n):
                                       gemm.PackedB(b.copy(), pairs=pairs).data.view(np.int32))
 
 
+@pytest.mark.parametrize("dtype", INPUTS)
+@pytest.mark.parametrize("m, k, p0", [(96, 67, 0), (40, 33, 3), (17, 1100, 16), (5, 40, 1), (96, 15, 0)])
+def test_packing_a_transposed_a_gives_the_slivers_of_a_copy(dtype, m, k, p0):
+    a = np.random.default_rng(m + k).standard_normal((k, m)).astype(dtypes.as_numpy(dtype)).T
+    slivers, kc = -(-m // gemm.MR), k - p0
+    packers = [(gemm._pack_a, kc)] + ([(gemm._pack_a_pairs, (kc + 1) // 2)] if dtype == "bfloat16" else [])
+    for pack, steps in packers:
+        got, want = (np.full(slivers * gemm.MR * steps, np.nan, np.float32) for _ in range(2))
+        pack(*gemm.strided(a), m, 0, slivers, p0, kc, got)
+        pack(*gemm.strided(a.copy()), m, 0, slivers, p0, kc, want)
+        np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32))
+
+
 @needs_lossy
 @pytest.mark.parametrize("pairs", LOSSY)
-def test_bf16_pair_packer_of_a_transposed_b_finds_a_subnormal_in_its_blocks_and_tails(pairs):
+def test_bf16_pair_packers_of_transposed_operands_find_a_subnormal_in_blocks_and_tails(pairs):
     tiny = dtypes.finfo("bfloat16").smallest_subnormal
     k, n = 2 * 2 * simd.BLOCK + 3, 2 * simd.BLOCK + 5
     for where in [None, (0, 0), (2 * simd.BLOCK + 7, simd.BLOCK + 1), (k - 1, 3), (5, n - 1)]:
@@ -222,6 +235,10 @@ def test_bf16_pair_packer_of_a_transposed_b_finds_a_subnormal_in_its_blocks_and_
         if where is not None:
             b[where] = -tiny
         assert gemm.PackedB(b, pairs=pairs).pairs == (pairs if where is None else False), where
+        a = np.ascontiguousarray(b).T  # (n, k) with rows adjacent: a transposed a, the same values
+        slivers = -(-n // gemm.MR)
+        slots = np.empty(slivers * gemm.MR * ((k + 1) // 2), np.float32)
+        assert gemm._pack_a_pairs(*gemm.strided(a), n, 0, slivers, 0, k, slots) == (where is not None)
 
 
 @needs_lossy

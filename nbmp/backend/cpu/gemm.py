@@ -101,7 +101,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-21/simd-8/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-22/simd-8/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION,
                  amx.KERNEL_VERSION)
 
@@ -332,11 +332,9 @@ def _pack_a(a, off, rs, cs, m, s_lo, s_hi, p0, kc, ap):
     ``(s - s_lo) * MR * kc`` and holds its rows one after the other
     (``r * kc + p``); rows past ``m`` are zero.
     """
-    for s in range(s_lo, s_hi):
-        base = (s - s_lo) * MR * kc
-        mr = min(MR, m - s * MR)
-        _copy_block(a, off + s * MR * rs + p0 * cs, rs, cs, mr, kc, ap, base, kc)
-        ap[base + mr * kc:base + MR * kc] = 0
+    rows = max(min(s_hi * MR, m) - s_lo * MR, 0)  # the slivers' rows follow each other: one block
+    _copy_block(a, off + s_lo * MR * rs + p0 * cs, rs, cs, rows, kc, ap, 0, kc)
+    ap[rows * kc:(s_hi - s_lo) * MR * kc] = 0
 
 
 @njit(inline="always", **_OPTS)
@@ -379,9 +377,18 @@ def _pack_rows_pairs(a, off, rs, cs, m, i_lo, i_hi, p0, kc, steps, ap):
                 v = h[at + p]
                 least = min(least, _bf16_key(v))
                 ap16[to + p] = v
-    else:
+    else:  # a transposed a (rows adjacent): BLOCK x BLOCK transposes, then the tails by element
+        rows_v, kc_v = (rows - rows % BLOCK, kc - kc % BLOCK) if rs == 1 else (0, 0)
+        if rows_v and kc_v:
+            for p in range(kc_v):  # subnormals looked for along the columns, in memory order
+                at = np.uint64(src + p * cs)
+                for r in range(np.uint64(rows_v)):
+                    least = min(least, _bf16_key(h[at + r]))
+            for r0 in range(0, rows_v, BLOCK):
+                for q0 in range(0, kc_v, BLOCK):
+                    transpose_block(h, src + r0 + q0 * cs, cs, ap16, 2 * r0 * steps + q0, 2 * steps)
         for p in range(kc):
-            for r in range(rows):
+            for r in range(rows_v if p < kc_v else 0, rows):
                 v = h[src + r * rs + p * cs]
                 least = min(least, _bf16_key(v))
                 ap16[2 * r * steps + p] = v
