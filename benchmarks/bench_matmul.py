@@ -8,6 +8,10 @@ run, ``--help`` for the options). Columns, all in GFLOP/s (``2*M*N*K / t``):
 * ``np upcast``: ``(a.astype(float32) @ b.astype(float32)).astype(dtype)``, ml_dtypes for bf16;
 * ``torch``: ``torch.matmul`` on bfloat16 tensors (only when torch is importable).
 
+``--layouts nn,nt,tn`` adds ``matmul`` rows with transposed operands (``nt``: ``a @ b.T`` of a
+C-ordered array, as ``x @ W.T`` with torch-layout weights or a backward pass's ``g @ W.T``;
+``tn``: ``a.T @ b``), the same views on every side, never copied.
+
 Ratios are speed ratios, nbmp over the other column: above 1 means nbmp is faster. The
 ``dense`` rows (the non-square shapes) time ``relu(x @ kernel + bias)`` on every side: the
 public ``nbmp.ops.dense``, and, when the CPU backend offers one, its gemm with the kernel
@@ -34,6 +38,20 @@ import _timing  # first: clears the OpenBLAS overrides before NumPy loads
 import numpy as np
 
 DEFAULT_SHAPES = "512,1024,2048,256x1024x1024,64x784x512"
+LAYOUTS = ("nn", "nt", "tn", "tt")
+
+
+def parse_layouts(text: str) -> list[str]:
+    """``"nn,nt"``: for each operand, ``n`` as it is or ``t`` a transposed view."""
+    layouts = [t.strip().lower() for t in text.split(",") if t.strip()]
+    if not layouts or any(t not in LAYOUTS for t in layouts):
+        raise argparse.ArgumentTypeError(f"layouts are {', '.join(LAYOUTS)}; got {text!r}")
+    return layouts
+
+
+def transposed_view(x: np.ndarray, transposed: bool) -> np.ndarray:
+    """`x`, or the same values as the transposed view of a C-ordered copy of ``x.T``."""
+    return np.ascontiguousarray(x.T).T if transposed else x
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -112,21 +130,24 @@ def run_shape(bench: Bench, nbmp: Any, gemm: Any, shape: tuple[int, int, int],
         return None if t is None else flops / t / 1e9
 
     rows = []
-    t_sgemm = bench.seconds("sgemm f32", flops, lambda: a32 @ b32)
-    for dt in dtypes:
-        npdt = _timing.DTYPES[dt]
-        ah, bh = a32.astype(npdt), b32.astype(npdt)
-        ref = ah.astype(np.float32) @ bh.astype(np.float32)  # float32 rounding: far inside the bound
-        na, nb = nbmp.asarray(ah), nbmp.asarray(bh)
-        t_nbmp, check = bench.nbmp_block("matmul", dt, label, flops,
-                                         lambda na=na, nb=nb: nbmp.ops.matmul(na, nb), ref)
-        t_up = bench.seconds(f"numpy upcast matmul {dt}", flops, lambda ah=ah, bh=bh, npdt=npdt:
-                             (ah.astype(np.float32) @ bh.astype(np.float32)).astype(npdt))
-        t_torch = None
-        if torch is not None and dt == "bf16":
-            ta, tb = torch.from_numpy(a32).to(torch.bfloat16), torch.from_numpy(b32).to(torch.bfloat16)
-            t_torch = bench.seconds("torch matmul bf16", flops, lambda ta=ta, tb=tb: torch.matmul(ta, tb))
-        rows.append(Row(shape, "matmul", dt, gf(t_sgemm), gf(t_nbmp), gf(t_up), gf(t_torch), check))
+    for layout in bench.args.layouts:
+        op = "matmul" if layout == "nn" else f"matmul {layout}"
+        av, bv = transposed_view(a32, layout[0] == "t"), transposed_view(b32, layout[1] == "t")
+        t_sgemm = bench.seconds(f"sgemm f32 {layout}", flops, lambda av=av, bv=bv: av @ bv)
+        for dt in dtypes:
+            npdt = _timing.DTYPES[dt]
+            ah, bh = av.astype(npdt), bv.astype(npdt)  # astype keeps the memory order
+            ref = ah.astype(np.float32) @ bh.astype(np.float32)  # float32 rounding: far inside the bound
+            na, nb = nbmp.asarray(ah), nbmp.asarray(bh)
+            t_nbmp, check = bench.nbmp_block(op, dt, label, flops,
+                                             lambda na=na, nb=nb: nbmp.ops.matmul(na, nb), ref)
+            t_up = bench.seconds(f"numpy upcast {op} {dt}", flops, lambda ah=ah, bh=bh, npdt=npdt:
+                                 (ah.astype(np.float32) @ bh.astype(np.float32)).astype(npdt))
+            t_torch = None
+            if torch is not None and dt == "bf16":  # .to keeps the strides of the views
+                ta, tb = torch.from_numpy(av).to(torch.bfloat16), torch.from_numpy(bv).to(torch.bfloat16)
+                t_torch = bench.seconds(f"torch {op} bf16", flops, lambda ta=ta, tb=tb: torch.matmul(ta, tb))
+            rows.append(Row(shape, op, dt, gf(t_sgemm), gf(t_nbmp), gf(t_up), gf(t_torch), check))
     if m == k == n:
         return rows
 
@@ -182,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _timing.add_common_options(parser, DEFAULT_SHAPES,
                                "comma-separated N (square) or MxKxN; the non-square ones also get dense rows")
+    parser.add_argument("--layouts", type=parse_layouts, default="nn",
+                        help="matmul operands: n as they are, t a transposed view (nn, nt, tn, tt)")
     args = _timing.parse_args(parser, argv)
     shapes = [parse_shape(s) for s in args.shapes.split(",") if s.strip()]
 
