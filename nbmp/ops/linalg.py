@@ -31,7 +31,8 @@ def matmul(a: Any, b: Any, out_dtype: Any = None) -> Array:
     (``"float32"`` keeps the float32 accumulator). Mixed input dtypes promote first. On a CPU
     with AMX or AVX512-BF16, bf16 x bf16 products and partial sums smaller than float32's
     smallest normal (1.2e-38) flush to zero, as those instructions do (bf16 subnormal inputs
-    are found and computed exactly).
+    are found and computed exactly; products of up to four rows, which do not use them, keep
+    them).
 
     >>> import nbmp, numpy as np
     >>> ones = nbmp.asarray(np.ones((1, 10_000)), dtype="float16")

@@ -10,10 +10,11 @@ from numba import njit
 
 from nbmp import dtypes, testing
 from nbmp.backend import reference
-from nbmp.backend.cpu import amx, gemm, simd
+from nbmp.backend.cpu import amx, gemm, simd, threads
 from nbmp.backend.cpu import matmul as backend_matmul
 
 HALVES = ["float16", "bfloat16"]
+real_parallel = threads.parallel
 INPUTS = ["float16", "bfloat16", "float32"]
 
 
@@ -145,6 +146,55 @@ def test_threads_split_by_rows_or_by_columns_agree_with_one_thread(dtype, use_th
         use_threads(1)
         np.testing.assert_array_equal(got, gemm.gemm(a, b, dtypes.as_numpy(dtype)))
         _check(got, a, b, dtype)
+
+
+@given(m=st.integers(1, 9), k=st.integers(1, 300), n=st.integers(1, 2 * gemm.NR + 9),
+       dtype=st.sampled_from(INPUTS), out=st.sampled_from(["same", "float32"]),
+       layout_a=st.sampled_from(["C", "F"]), layout_b=st.sampled_from(["C", "rows", "F", "reversed"]),
+       activation=st.sampled_from([None, "relu", "gelu"]), with_bias=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_few_rows_read_b_in_place_within_the_bound(m, k, n, dtype, out, layout_a, layout_b, activation,
+                                                   with_bias, seed):
+    rng = np.random.default_rng(seed)
+    special = 0.05 if activation is None else 0.0  # (the oracle's gelu of inf warns)
+    a = _operand(rng, (m, k), dtype, layout_a, special)
+    if layout_b == "rows":  # rows apart, columns contiguous: read in place
+        b = _operand(rng, (k, n + 7), dtype, "C", special)[:, 3:n + 3]
+    else:  # read in place ("C"), or packed: a transposed or reversed b
+        b = _operand(rng, (k, n), dtype, layout_b, special)
+    bias = rng.standard_normal(n).astype(np.float32) if with_bias else None
+    out_dtype = dtype if out == "same" else out
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gemm, "SKINNY_M", 9)  # the kernel takes any number of rows, four at a time
+        got = gemm.gemm(a, b, dtypes.as_numpy(out_dtype), bias, activation)
+    _check(got, a, b, out_dtype, bias, activation)
+
+
+def test_few_rows_take_their_path_threaded_or_not(monkeypatch, use_threads, every_call_threaded):
+    """Up to SKINNY_M rows and an unpacked b with contiguous rows: b read in place, on every
+    thread, the same result as on one (a bf16 subnormal included: nothing there flushes it);
+    more rows, a PackedB or a transposed b: packed."""
+    calls = []
+    monkeypatch.setattr(threads, "parallel", lambda share, *args, nthreads=None:
+                        calls.append(share) or real_parallel(share, *args, nthreads=nthreads))
+    rng = np.random.default_rng(5)
+    for dtype in INPUTS:
+        a = _operand(rng, (gemm.SKINNY_M, 700), dtype, "F")
+        b = _operand(rng, (700, 3 * gemm.NR + 5), dtype, "C")
+        if dtype == "bfloat16":
+            b[3, 5] = dtypes.finfo("bfloat16").smallest_subnormal
+        use_threads(2)
+        got = gemm.gemm(a, b, np.float32)
+        use_threads(1)
+        np.testing.assert_array_equal(got, gemm.gemm(a, b, np.float32))
+        _check(got, a, b, "float32")
+        assert calls == [gemm._few_rows_thread] * 2
+        calls.clear()
+        gemm.gemm(np.vstack([a, a[:1]]), b, np.float32)
+        gemm.gemm(a, gemm.PackedB(b), np.float32)
+        gemm.gemm(a, np.asfortranarray(b), np.float32)  # a transposed b is packed (in blocks)
+        assert gemm._few_rows_thread not in calls
+        calls.clear()
 
 
 #: The bf16 layouts that flush subnormals (vdpbf16ps pairs, AMX tiles) this CPU runs, fastest first.
@@ -357,13 +407,15 @@ def test_bf16_subnormals_take_the_exact_float32_path(which, m, k, n, bf16_path, 
 @pytest.mark.parametrize("m, k, n", [(4, 64, 4), (12, 1100, 640)])
 def test_bf16_products_below_float32_normals_flush_as_documented(m, k, n, bf16_path, every_call_threaded):
     """Normal bf16 inputs whose products are float32 subnormals (2**-64 * 2**-63): ``matmul``'s
-    docstring says vdpbf16ps and AMX flush them to zero; the float32 path keeps them exactly."""
+    docstring says vdpbf16ps and AMX flush them to zero; the float32 path, and products of a
+    few rows with an unpacked b (``_few_rows_thread``), keep them exactly."""
     a, b = np.full((m, k), 2.0**-64, dtypes.bfloat16), np.full((k, n), 2.0**-63, dtypes.bfloat16)
     exact = np.float32(k * 2.0**-127)
     flushes = bool(gemm._layouts(dtypes.bfloat16)[0])  # AMX or pairs (bf16_path "pairs": AMX hidden)
     for rhs in (b, gemm.pack_b(b)):
         got = gemm.gemm(a, rhs, np.float32)
-        assert (got == (0 if flushes else exact)).all()
+        in_place = m <= gemm.SKINNY_M and rhs is b
+        assert (got == (0 if flushes and not in_place else exact)).all()
     np.testing.assert_array_equal(gemm.gemm(a, gemm.PackedB(b, pairs=False), np.float32), exact)
 
 
