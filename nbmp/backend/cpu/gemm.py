@@ -101,7 +101,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-23/simd-8/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-24/simd-8/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION,
                  amx.KERNEL_VERSION)
 
@@ -146,11 +146,11 @@ ITEMS_PER_SLAB = 2
 #: takes the same limits) at 5-10M for fp16, 20-35M for bf16. Machines that hand work over
 #: faster would break even sooner: the AMX and packing limits are set below the break-even.
 SERIAL_MAX = 1 << 22
+SERIAL_MAX_TILES = 1 << 24
+PACK_SERIAL_MAX = 1 << 17
 #: Up to this many rows of ``a``, a product with a ``b`` not packed beforehand reads ``b`` in
 #: place (``_few_rows_thread``) instead of packing it (see there for the measurements).
 SKINNY_M = 4
-SERIAL_MAX_TILES = 1 << 24
-PACK_SERIAL_MAX = 1 << 17
 
 #: Activation names the epilogue fuses, and their numbers in the kernels.
 ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "gelu": 4}
@@ -310,21 +310,27 @@ def _copy_block(x, src, rs, cs, rows, cols, dst, d, ld):
         for r in range(rows):
             for c in range(cols):
                 dst[d + r * ld + c] = _to_f32(x[src + r * rs + c * cs])
-    else:  # columns in memory order (a transposed b): BLOCK x BLOCK blocks through a scratch
-        # block in L1, the rest one element at a time, in blocks too (see _GROUP)
-        rows_v, cols_v = (rows - rows % BLOCK, cols - cols % BLOCK) if rs == 1 else (0, 0)
-        if rows_v and cols_v:
-            block = np.empty(BLOCK * BLOCK, x.dtype)
-            for c0 in range(0, cols_v, BLOCK):
-                for r0 in range(0, rows_v, BLOCK):
-                    transpose_block(x, src + r0 + c0 * cs, cs, block, 0, BLOCK)
-                    for r in range(BLOCK):
-                        _copy_run(block, r * BLOCK, BLOCK, dst, d + (r0 + r) * ld + c0)
-        for c0 in range(0, cols, _GROUP):
-            for r0 in range(0, rows, _RUN):
-                for c in range(c0, min(c0 + _GROUP, cols)):
-                    for r in range(max(r0, rows_v) if c < cols_v else r0, min(r0 + _RUN, rows)):
-                        dst[d + r * ld + c] = _to_f32(x[src + r * rs + c * cs])
+    else:
+        _copy_columns(x, src, rs, cs, rows, cols, dst, d, ld)
+
+
+@njit(**_OPTS)  # not inlined: compiled once per dtype, not into every packer (first calls 2x slower)
+def _copy_columns(x, src, rs, cs, rows, cols, dst, d, ld):
+    """``_copy_block`` of columns in memory order (a transposed b): BLOCK x BLOCK blocks through
+    a scratch block in L1, the rest one element at a time, in blocks too (see _GROUP)."""
+    rows_v, cols_v = (rows - rows % BLOCK, cols - cols % BLOCK) if rs == 1 else (0, 0)
+    if rows_v and cols_v:
+        block = np.empty(BLOCK * BLOCK, x.dtype)
+        for c0 in range(0, cols_v, BLOCK):
+            for r0 in range(0, rows_v, BLOCK):
+                transpose_block(x, src + r0 + c0 * cs, cs, block, 0, BLOCK)
+                for r in range(BLOCK):
+                    _copy_run(block, r * BLOCK, BLOCK, dst, d + (r0 + r) * ld + c0)
+    for c0 in range(0, cols, _GROUP):
+        for r0 in range(0, rows, _RUN):
+            for c in range(c0, min(c0 + _GROUP, cols)):
+                for r in range(max(r0, rows_v) if c < cols_v else r0, min(r0 + _RUN, rows)):
+                    dst[d + r * ld + c] = _to_f32(x[src + r * rs + c * cs])
 
 
 @njit(inline="always", **_OPTS)
@@ -380,26 +386,35 @@ def _pack_rows_pairs(a, off, rs, cs, m, i_lo, i_hi, p0, kc, steps, ap):
                 v = h[at + p]
                 least = min(least, _bf16_key(v))
                 ap16[to + p] = v
-    else:  # a transposed a (rows adjacent): BLOCK x BLOCK transposes, then the tails by element
-        rows_v, kc_v = (rows - rows % BLOCK, kc - kc % BLOCK) if rs == 1 else (0, 0)
-        if rows_v and kc_v:
-            for p in range(kc_v):  # subnormals looked for along the columns, in memory order
-                at = np.uint64(src + p * cs)
-                for r in range(np.uint64(rows_v)):
-                    least = min(least, _bf16_key(h[at + r]))
-            for r0 in range(0, rows_v, BLOCK):
-                for q0 in range(0, kc_v, BLOCK):
-                    transpose_block(h, src + r0 + q0 * cs, cs, ap16, 2 * r0 * steps + q0, 2 * steps)
-        for p in range(kc):
-            for r in range(rows_v if p < kc_v else 0, rows):
-                v = h[src + r * rs + p * cs]
-                least = min(least, _bf16_key(v))
-                ap16[2 * r * steps + p] = v
+    else:
+        least = _pack_columns_pairs(h, src, rs, cs, rows, kc, steps, ap16)
     if kc < 2 * steps:
         for r in range(rows):
             ap16[2 * r * steps + kc:2 * (r + 1) * steps] = 0
     ap16[2 * rows * steps:2 * (i_hi - i_lo) * steps] = 0
     return least < SUBNORMAL_KEYS
+
+
+@njit(**_OPTS)  # not inlined (see _copy_columns)
+def _pack_columns_pairs(h, src, rs, cs, rows, kc, steps, ap16):
+    """``_pack_rows_pairs`` of an ``a`` whose columns are not contiguous (a transposed a, rows
+    adjacent: BLOCK x BLOCK transposes, then the tails by element); the least ``_bf16_key``."""
+    least = np.uint16(0xFFFF)
+    rows_v, kc_v = (rows - rows % BLOCK, kc - kc % BLOCK) if rs == 1 else (0, 0)
+    if rows_v and kc_v:
+        for p in range(kc_v):  # subnormals looked for along the columns, in memory order
+            at = np.uint64(src + p * cs)
+            for r in range(np.uint64(rows_v)):
+                least = min(least, _bf16_key(h[at + r]))
+        for r0 in range(0, rows_v, BLOCK):
+            for q0 in range(0, kc_v, BLOCK):
+                transpose_block(h, src + r0 + q0 * cs, cs, ap16, 2 * r0 * steps + q0, 2 * steps)
+    for p in range(kc):
+        for r in range(rows_v if p < kc_v else 0, rows):
+            v = h[src + r * rs + p * cs]
+            least = min(least, _bf16_key(v))
+            ap16[2 * r * steps + p] = v
+    return least
 
 
 @njit(inline="always", **_OPTS)
@@ -450,6 +465,35 @@ def _pack_a_pairs(a, off, rs, cs, m, s_lo, s_hi, p0, kc, ap):
     return _pack_rows_pairs(a, off, rs, cs, m, s_lo * MR, s_hi * MR, p0, kc, _steps(kc, True), ap)
 
 
+@njit(**_OPTS)  # not inlined (see _copy_columns)
+def _pack_b_columns_pairs(h, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, bp16, d, steps):
+    """``_pack_b_pairs`` of a ``b`` whose columns are not contiguous (a transposed b), as
+    ``_copy_block`` does: BLOCK x BLOCK blocks of slots (pairs of adjacent values) where rows of
+    b are adjacent, the rest by element; the least ``_bf16_key``."""
+    least = np.uint16(0xFFFF)
+    for t in range(t_lo, t_hi):
+        j, base = t * NR, d + (t - t_lo) * steps * NR
+        nr = min(NR, n - j)
+        cols_v, pairs_v = (nr - nr % BLOCK, kc // 2 - kc // 2 % BLOCK) if rs == 1 else (0, 0)
+        if pairs_v:
+            for c0 in range(0, cols_v, BLOCK):
+                for c in range(c0, c0 + BLOCK):  # subnormals looked for along each column
+                    at = np.uint64(off + p0 + (j + c) * cs)  # unsigned: a loop LLVM vectorises
+                    for p in range(np.uint64(2 * pairs_v)):
+                        least = min(least, _bf16_key(h[at + p]))
+                for q0 in range(0, pairs_v, BLOCK):
+                    transpose_block(h, off + p0 + 2 * q0 + (j + c0) * cs, cs, bp, base + q0 * NR + c0, NR)
+        src = off + p0 * rs + j * cs
+        for c0 in range(0, nr, _GROUP):
+            for p_lo in range(0, kc, _RUN):
+                for c in range(c0, min(c0 + _GROUP, nr)):
+                    for p in range(max(p_lo, 2 * pairs_v) if c < cols_v else p_lo, min(p_lo + _RUN, kc)):
+                        v = h[src + p * rs + c * cs]  # slot (p // 2, c), its half p % 2
+                        least = min(least, _bf16_key(v))
+                        bp16[2 * base + p // 2 * 2 * NR + p % 2 + 2 * c] = v
+    return least
+
+
 @njit(inline="always", **_OPTS)
 def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
     """``_pack_b`` for ``_kernel_pairs`` and the AMX kernel (`pairs` picks ``_steps``): slot
@@ -467,28 +511,8 @@ def _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
             bp16[base:base + 2 * steps * NR] = 0
         elif 2 * steps != kc:
             bp16[base + 2 * (kc // 2) * NR:base + 2 * steps * NR] = 0
-    if cs != 1:  # strided columns (a transposed b): as ``_copy_block`` does, BLOCK x BLOCK
-        # blocks of slots (pairs of adjacent values) where rows of b are adjacent, else by element
-        for t in range(t_lo, t_hi):
-            j, base = t * NR, d + (t - t_lo) * steps * NR
-            nr = min(NR, n - j)
-            cols_v, pairs_v = (nr - nr % BLOCK, kc // 2 - kc // 2 % BLOCK) if rs == 1 else (0, 0)
-            if pairs_v:
-                for c0 in range(0, cols_v, BLOCK):
-                    for c in range(c0, c0 + BLOCK):  # subnormals looked for along each column
-                        at = np.uint64(off + p0 + (j + c) * cs)  # unsigned: a loop LLVM vectorises
-                        for p in range(np.uint64(2 * pairs_v)):
-                            least = min(least, _bf16_key(h[at + p]))
-                    for q0 in range(0, pairs_v, BLOCK):
-                        transpose_block(h, off + p0 + 2 * q0 + (j + c0) * cs, cs, bp, base + q0 * NR + c0, NR)
-            src = off + p0 * rs + j * cs
-            for c0 in range(0, nr, _GROUP):
-                for p_lo in range(0, kc, _RUN):
-                    for c in range(c0, min(c0 + _GROUP, nr)):
-                        for p in range(max(p_lo, 2 * pairs_v) if c < cols_v else p_lo, min(p_lo + _RUN, kc)):
-                            v = h[src + p * rs + c * cs]  # slot (p // 2, c), its half p % 2
-                            least = min(least, _bf16_key(v))
-                            bp16[2 * base + p // 2 * 2 * NR + p % 2 + 2 * c] = v
+    if cs != 1:  # strided columns (a transposed b)
+        least = _pack_b_columns_pairs(h, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, bp16, d, steps)
         return least < SUBNORMAL_KEYS
     full = min(max(n // NR, t_lo), t_hi)  # panels t_lo:full have NR columns of b
     for q in range((kc + 1) // 2):  # two rows of b at a time, across all panels: reads stay
