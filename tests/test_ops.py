@@ -63,6 +63,24 @@ def test_matmul_vectors_and_broadcast_batches():
     assert ops.matmul(np.ones(5, np.float32), np.ones((5, 2), np.float32)).shape == (2,)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_products_of_fields_of_packed_records(dtype):
+    """A field of packed records has byte strides no element count spans (here 5 x 9 bytes
+    and 5 for float32): the kernels must not read it as if it had."""
+    def field(values):
+        records = np.zeros(values.shape, [("x", dtypes.as_numpy(dtype)), ("pad", "u1")])
+        records["x"] = values
+        return records["x"]
+
+    a_values, b_values = np.arange(63.0).reshape(7, 9) % 5, np.arange(45.0).reshape(9, 5) % 3
+    expected = a_values @ b_values
+    a, b = field(a_values), field(b_values)
+    assert a.strides[1] % a.itemsize
+    for rows in (7, 3):  # the packing and the few-rows paths
+        assert ops.matmul(a[:rows], b, out_dtype="float32").tolist() == expected[:rows].tolist()
+    assert ops.dense(a, b).numpy().astype(np.float64).tolist() == expected.tolist()
+
+
 @pytest.mark.parametrize("a_shape, b_shape, match", [
     ((2, 3), (4, 5), "last dimension of a"),
     ((2, 2, 3), (3, 3, 4), "batch dimensions"),

@@ -1152,6 +1152,9 @@ def strided(x: np.ndarray) -> tuple[np.ndarray, int, int, int]:
     if x.flags.c_contiguous:  # the common case, without as_strided's cost (microseconds)
         return x.ravel(), 0, x.shape[1], 1
     size = x.itemsize
+    if x.strides[0] % size or x.strides[1] % size:  # a field of packed records: no element count
+        x = np.ascontiguousarray(x)                   # spans its strides, so it is copied
+        return x.ravel(), 0, x.shape[1], 1
     rs, cs = (s // size for s in x.strides)
     # the corner with the lowest address starts buf
     lo_i = x.shape[0] - 1 if rs < 0 else 0
