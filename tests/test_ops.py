@@ -455,6 +455,29 @@ def test_python_scalars_alone_take_the_dtypes_asarray_gives_them():
     assert ops.multiply(np.float64(2.0), 3).dtype == "float64"
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_python_scalars_beside_halves_round_to_them_as_numpy_does(dtype):
+    # NEP 50: 0.1 beside a float16 array is float16(0.1), so the element made from 0.1 equals it
+    values = [0.1, 0.2, 0.3]
+    x, n = nbmp.asarray(values, dtype=dtype), np.array(values, dtypes.as_numpy(dtype))
+    for op in ("equal", "less", "less_equal", "greater_equal", "not_equal"):
+        assert getattr(ops, op)(x, 0.1).tolist() == getattr(np, op)(n, 0.1).tolist(), op
+    assert (x - 0.1).tolist() == (n - 0.1).tolist() and (x - 0.1).tolist()[0] == 0.0
+    assert (0.3 - x).tolist() == (0.3 - n).tolist() and (x >= 0.1).tolist() == [True] * 3
+    with np.errstate(all="ignore"):
+        huge = nbmp.asarray([0.0, 1.0], dtype=dtype) * 1e39  # inf in both halves
+        assert np.array_equal(huge.numpy(), np.array([0.0, 1.0], dtypes.as_numpy(dtype)) * 1e39, equal_nan=True)
+    assert (nbmp.asarray([3], dtype="int8") + 1).tolist() == [4]  # integers: unchanged
+
+
+def test_normalize_refuses_an_epsilon_that_is_not_a_number():
+    x = nbmp.asarray([1.0, 3.0])
+    assert ops.normalize(x, 2.0, 1.0, epsilon=np.float32(0)).tolist() == [-1.0, 1.0]
+    for epsilon in (None, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match=f"epsilon must be a number >= 0. Received: epsilon={epsilon}"):
+            ops.normalize(x, 2.0, 1.0, epsilon=epsilon)
+
+
 def test_axis_keepdims_and_shape_arguments_of_the_wrong_kind_say_what_came():
     x = nbmp.asarray(np.ones((2, 3), np.float32))
     for call in (lambda: ops.sum(x, axis="0"), lambda: ops.softmax(x, axis=True),

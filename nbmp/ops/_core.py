@@ -107,21 +107,31 @@ def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
     """Apply the NumPy (or, on a GPU, CuPy) function `fn_name` elementwise with nbmp's rules.
 
     Result dtype by ``nbmp.dtypes.result_type`` (NEP 50, bfloat16-aware) unless `out_dtype`
-    is given; 16-bit floats are computed in float32 and rounded once. A `comparison` gives
-    bools, computed as that result dtype would be.
+    is given; 16-bit floats are computed in float32 and rounded once, Python scalars first rounded
+    to them (``weak_value``). A `comparison` gives bools, computed as that result dtype would be.
     """
     ops = operands(args, names)
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
+    be, mod = backend(*ops), xp(*ops)
+    values = [in_dtype(be, a._data, work) if isinstance(a, Array) else weak_value(a, out) for a in ops]
     if comparison:  # compared in the operands' common dtype (float32 for halves), giving bools
         out = "bool"
-    be, mod = backend(*ops), xp(*ops)
-    values = [in_dtype(be, a._data, work) if isinstance(a, Array) else a for a in ops]
     with np.errstate(all="ignore"):
         result = mod.asarray(getattr(mod, fn_name)(*values))
     if result.dtype != dtypes.as_numpy(out):
         result = be.cast(result, out)
     return wrap(result, ops)
+
+
+def weak_value(x: Any, dtype: Any) -> Any:
+    """A Python scalar `x` as NEP 50 takes it beside an array of `dtype`: a 16-bit float rounds
+    it to that dtype (``0.1`` to float16 ``0.09998``, which a float16 array holding 0.1 equals;
+    ``1e5`` to inf), since the math itself runs in float32; other dtypes take it as it is."""
+    if not dtypes.is_half(dtype) or isinstance(x, bool):
+        return x
+    with np.errstate(over="ignore"):
+        return float(np.asarray(x, dtypes.as_numpy(dtype)))
 
 
 def in_dtype(be: Any, data: np.ndarray, dtype: Any) -> np.ndarray:
