@@ -180,6 +180,10 @@ def test_conv2d_groups_depthwise():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(x=np.ones((3, 3, 1)), k=np.ones((1, 1, 1, 1))), "4-D NHWC"),
     (dict(x=np.ones((1, 3, 3, 2)), k=np.ones((1, 1, 3, 1))), "channels"),
+    (dict(x=np.ones((1, 3, 3, 4)), k=np.ones((1, 1, 3, 1))), r"x has 4 channels, so .* must be 4\."),
+    (dict(x=np.ones((1, 3, 3, 4)), k=np.ones((1, 1, 1, 3)), groups=3),
+     r"groups=3 must divide both the input channels \(4\) and the filters \(3\)"),
+    (dict(x=np.ones((1, 3, 3, 4)), k=np.ones((1, 1, 1, 4)), groups=2), "with groups=2 .* must be 2"),
     (dict(x=np.ones((1, 3, 3, 1)), k=np.ones((1, 1, 1, 1)), strides=0), "strides"),
     (dict(x=np.ones((1, 3, 3, 1)), k=np.ones((1, 1, 1, 1)), padding="full"), "padding"),
     (dict(x=np.ones((1, 3, 3, 1)), k=np.ones((1, 1, 1, 1)), dilation_rate=(1, -1)), "dilation"),

@@ -64,13 +64,14 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, strides: Any = 1, padding: str
         raise ValueError(f"conv2d: the kernel's height and width must be at least 1. Received "
                          f"kernel.shape={kernel.shape}")
     channels = x.shape[3]
-    if channels % groups or filters % groups or cin * groups != channels:
-        raise ValueError(
-            f"conv2d: x has {channels} channels, so with groups={groups} the kernel's input "
-            f"dimension must be {channels // groups if channels % groups == 0 else '?'} and both "
-            f"channels and filters divisible by groups. Received x.shape={x.shape}, "
-            f"kernel.shape={kernel.shape}"
-        )
+    if channels % groups or filters % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide both the input channels ({channels}) "
+                         f"and the filters ({filters}). Received x.shape={x.shape}, "
+                         f"kernel.shape={kernel.shape}")
+    if cin * groups != channels:
+        raise ValueError(f"conv2d: x has {channels} channels, so with groups={groups} the kernel's "
+                         f"input dimension (axis 2 of HWIO) must be {channels // groups}. Received "
+                         f"x.shape={x.shape}, kernel.shape={kernel.shape}")
     stride, dilation = pair(strides, "strides"), pair(dilation_rate, "dilation_rate")
     if not isinstance(padding, str) or padding.lower() not in PADDINGS:
         raise ValueError(f"conv2d: padding must be one of {PADDINGS}. Received: padding={padding!r}")
