@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,8 @@ def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any =
     if mean is None or variance is None:
         raise ValueError(f"normalize needs a mean and a variance. Received: mean={mean!r}, "
                          f"variance={variance!r}")
+    if not isinstance(epsilon, numbers.Real) or isinstance(epsilon, bool) or not epsilon >= 0:
+        raise ValueError(f"normalize: epsilon must be a number >= 0. Received: epsilon={epsilon!r}")
 
     def f(v: Any) -> Any:
         if is_weak_scalar(v):  # a Python number goes straight into the work dtype (not via floatx)
