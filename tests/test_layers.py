@@ -94,6 +94,14 @@ def test_pooling_values():
     assert layers.GlobalAveragePooling2D(keepdims=True)(x).numpy().ravel().tolist() == [7.5]
 
 
+@pytest.mark.parametrize("layer", [layers.MaxPooling2D, layers.AveragePooling2D])
+def test_pooling_windows_larger_than_the_input_are_refused_with_valid_padding(layer):
+    x = np.ones((1, 2, 5, 1), np.float32)
+    with pytest.raises(ValueError, match=r"a \(3, 3\) window does not fit inputs of shape \(1, 2, 5, 1\)"):
+        layer(3)(x)
+    assert layer(3, padding="same")(x).shape == (1, 1, 2, 1) and layer((2, 5))(x).shape == (1, 1, 1, 1)
+
+
 def test_batch_norm_updates_moving_statistics_in_float32():
     bn = layers.BatchNormalization(momentum=0.5, dtype="mixed_float16")
     x = np.random.default_rng(0).normal(3.0, 2.0, (256, 2)).astype(np.float32)

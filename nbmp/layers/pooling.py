@@ -26,6 +26,10 @@ class _Pooling2D(Layer):
         self.input_spec = InputSpec(ndim=4)
 
     def call(self, inputs: Array) -> Array:
+        if self.padding == "valid" and any(size < k for size, k in zip(inputs.shape[1:3], self.pool_size)):
+            raise ValueError(f"{type(self).__name__}: a {self.pool_size} window does not fit inputs of "
+                             f"shape {inputs.shape} with padding='valid': the output would be empty; "
+                             "use padding='same' or a larger input")
         return type(self)._op(inputs, self.pool_size, self.strides, self.padding)
 
     def get_config(self) -> dict[str, Any]:
