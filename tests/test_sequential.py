@@ -17,6 +17,12 @@ def small_cnn(dtype=None):
     ], name="cnn", dtype=dtype)
 
 
+def test_a_layer_returning_several_arrays_is_refused_by_name():
+    model = nbmp.Sequential([layers.Lambda(lambda x: [x, x], name="twice"), layers.Dense(2)])
+    with pytest.raises(ValueError, match="returns one array. Layer 'twice' returned a list"):
+        model(np.ones((1, 3), np.float32))
+
+
 def test_input_builds_every_layer_and_records_shapes():
     model = small_cnn()
     assert all(layer.built for layer in model.layers)

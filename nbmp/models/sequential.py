@@ -86,6 +86,10 @@ class Sequential(Layer):
         x: Any = inputs
         for layer in self._stack:
             x = layer(x, training=training)  # a layer whose call() does not take it drops it
+            if not isinstance(x, Array):
+                raise ValueError(f"Each layer of a Sequential model returns one array. Layer "
+                                 f"{layer.name!r} returned a {type(x).__name__}; use a layer that "
+                                 "returns one array, or call the layers yourself")
             self._output_shapes[id(layer)] = tuple(x.shape)
         self.built = True
         return x
