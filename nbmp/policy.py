@@ -214,15 +214,16 @@ def set_global_policy(policy: PolicyLike) -> None:
     <DTypePolicy "mixed_float16">
     >>> set_global_policy(None)
     """
-    _set_current(_checked_global(policy, DTypePolicy))
+    _set_current(_checked_global(policy, DTypePolicy, "set_global_policy"))
 
 
-def _checked_global(policy: PolicyLike, cls: type[DTypePolicy]) -> DTypePolicy | None:
+def _checked_global(policy: PolicyLike, cls: type[DTypePolicy], caller: str) -> DTypePolicy | None:
+    """`policy` as the global policy `caller` sets: a floating policy of class `cls`, or None."""
     if policy is None:
         return None
     if not isinstance(policy, (str, DTypePolicy)):
         raise TypeError(
-            "set_global_policy expects a policy, a policy name or None. "
+            f"{caller} expects a policy, a policy name or None. "
             f"Received: policy={policy!r} (of type {type(policy).__name__})"
         )
     resolved = as_policy(policy, cls)
@@ -256,7 +257,7 @@ def policy_scope(policy: PolicyLike) -> Iterator[DTypePolicy]:
     ...     p.compute_dtype
     'float16'
     """
-    resolved = _checked_global(policy, DTypePolicy)
+    resolved = _checked_global(policy, DTypePolicy, "policy_scope")
     stack = _scope_stack()
     stack.append(resolved)
     try:
@@ -277,8 +278,11 @@ def set_floatx(value: str) -> None:
     <DTypePolicy "float64">
     """
     global _floatx
-    name = dtypes.canonical_name(value)
-    if not dtypes.is_floating(name):
+    try:
+        name = dtypes.canonical_name(value)
+    except (TypeError, ValueError):
+        name = None
+    if name is None or not dtypes.is_floating(name):
         raise ValueError(
             f"floatx must be a floating dtype ({', '.join(dtypes.FLOATING)}). Received: {value!r}"
         )
@@ -295,6 +299,9 @@ def deserialize(config: dict[str, Any]) -> DTypePolicy:
     """Inverse of ``serialize``."""
     from nbmp import mixed_precision  # noqa: F401  (registers the tf.keras-named classes)
 
+    if not isinstance(config, dict):
+        raise TypeError(f"deserialize expects the dict serialize() gives. Received: {config!r} "
+                        f"(of type {type(config).__name__}); for a policy name use DTypePolicy(name)")
     classes: dict[str, type[DTypePolicy]] = {
         c.__name__ + "@" + c.__module__: c for c in _all_subclasses(DTypePolicy)}
     key = f"{config.get('class_name')}@{config.get('module')}"

@@ -68,8 +68,22 @@ def test_global_policy_defaults_to_floatx():
 
 
 def test_set_floatx_rejects_non_floating():
-    with pytest.raises(ValueError, match="floating"):
-        nbmp.set_floatx("int32")
+    for value in ("int32", "fp16", None):
+        with pytest.raises(ValueError, match=r"floatx must be a floating dtype \(float16, bfloat16, float32, "
+                                             rf"float64\). Received: {value!r}"):
+            nbmp.set_floatx(value)
+
+
+def test_errors_name_the_function_called():
+    from nbmp.mixed_precision import experimental
+
+    for call, name in ((lambda: nbmp.policy_scope(3).__enter__(), "policy_scope"),
+                       (lambda: experimental.set_policy(3), "set_policy"),
+                       (lambda: nbmp.set_global_policy(3), "set_global_policy")):
+        with pytest.raises(TypeError, match=f"^{name} expects a policy, a policy name or None. Received: policy=3"):
+            call()
+    with pytest.raises(TypeError, match="deserialize expects the dict serialize.. gives. Received: 'float16'"):
+        nbmp.policy.deserialize("float16")
 
 
 def test_set_global_policy_and_reset():

@@ -48,11 +48,11 @@ def global_policy() -> DTypePolicy:
 
 def set_policy(policy: PolicyLike) -> None:
     """TF 1.14's ``set_policy``: set the global policy (TF 1.14 names allowed)."""
-    _policy._set_current(_policy._checked_global(policy, Policy))
+    _policy._set_current(_policy._checked_global(policy, Policy, "set_policy"))
 
 
 @contextlib.contextmanager
 def policy_scope(policy: PolicyLike) -> Iterator[DTypePolicy]:
     """Use `policy` globally inside a ``with`` block (this thread only)."""
-    with _policy.policy_scope(_policy._checked_global(policy, Policy)) as active:
+    with _policy.policy_scope(_policy._checked_global(policy, Policy, "policy_scope")) as active:
         yield active
