@@ -30,13 +30,16 @@ import numpy as np
 from nbmp import dtypes
 from nbmp.devices import check_device
 
-__all__ = ["Array", "asarray"]
+__all__ = ["Array", "Operators", "asarray"]
 
 
-class Array:
-    """An immutable n-d array on a device. Build one with ``nbmp.asarray``."""
+class Operators:
+    """Python's operators as ``nbmp.ops``, for Arrays and for Variables (which read their value,
+    autocast inside a layer's call): arithmetic, ``@``, elementwise comparisons giving boolean
+    Arrays, ``& | ^ ~`` (logical on booleans, bitwise on integers), ``in``, and formatting of
+    0-d values (``f"{loss:.4f}"``)."""
 
-    __slots__ = ("_data", "_device", "_memo")
+    __slots__ = ()
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """NumPy's operators and ufuncs on Arrays: the arithmetic and comparisons nbmp has
@@ -50,8 +53,131 @@ class Array:
         op = _UFUNC_OPS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
         if op is not None:
             return getattr(_ops, op)(*inputs)
-        host = [np.asarray(x) if isinstance(x, Array) else x for x in inputs]
+        host = [np.asarray(x) if isinstance(x, Operators) else x for x in inputs]
         return getattr(ufunc, method)(*host, **kwargs)
+
+    def __add__(self, other: Any) -> Array:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Array:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Array:
+        return _ops.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> Array:
+        return _ops.subtract(other, self)
+
+    def __mul__(self, other: Any) -> Array:
+        return _ops.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> Array:
+        return _ops.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> Array:
+        return _ops.divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Array:
+        return _ops.divide(other, self)
+
+    def __floordiv__(self, other: Any) -> Array:
+        return _ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Array:
+        return _ops.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Array:
+        return _ops.mod(self, other)
+
+    def __rmod__(self, other: Any) -> Array:
+        return _ops.mod(other, self)
+
+    def __pow__(self, other: Any) -> Array:
+        return _ops.power(self, other)
+
+    def __rpow__(self, other: Any) -> Array:
+        return _ops.power(other, self)
+
+    def __matmul__(self, other: Any) -> Array:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Array:
+        return _ops.matmul(other, self)
+
+    def __and__(self, other: Any) -> Array:
+        return _ops.bitwise_and(self, other)
+
+    def __rand__(self, other: Any) -> Array:
+        return _ops.bitwise_and(other, self)
+
+    def __or__(self, other: Any) -> Array:
+        return _ops.bitwise_or(self, other)
+
+    def __ror__(self, other: Any) -> Array:
+        return _ops.bitwise_or(other, self)
+
+    def __xor__(self, other: Any) -> Array:
+        return _ops.bitwise_xor(self, other)
+
+    def __rxor__(self, other: Any) -> Array:
+        return _ops.bitwise_xor(other, self)
+
+    def __invert__(self) -> Array:
+        return _ops.bitwise_invert(self)
+
+    def __neg__(self) -> Array:
+        return _ops.negative(self)
+
+    def __pos__(self) -> Array:
+        return asarray(self)
+
+    def __abs__(self) -> Array:
+        return _ops.abs(self)
+
+    # ---- comparisons (elementwise, as NumPy's) -----------------------------------------
+    def __eq__(self, other: Any) -> Array:  # type: ignore[override]
+        try:
+            return _ops.equal(self, other)
+        except TypeError:  # not array-like (None, a string): Python's identity answer
+            return NotImplemented
+
+    def __ne__(self, other: Any) -> Array:  # type: ignore[override]
+        try:
+            return _ops.not_equal(self, other)
+        except TypeError:
+            return NotImplemented
+
+    def __lt__(self, other: Any) -> Array:
+        return _ops.less(self, other)
+
+    def __le__(self, other: Any) -> Array:
+        return _ops.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> Array:
+        return _ops.greater(self, other)
+
+    def __ge__(self, other: Any) -> Array:
+        return _ops.greater_equal(self, other)
+
+    def __contains__(self, value: Any) -> bool:
+        """``value in x``: whether any element equals `value` (NumPy's rule)."""
+        return bool(np.any((self == value)._host()))
+
+    def __format__(self, spec: str) -> str:
+        """``format(x, spec)``: a 0-d value formats as its number (``f"{loss:.4f}"``), as NumPy's."""
+        if not spec:
+            return str(self)
+        value = asarray(self)
+        if value.ndim:
+            raise TypeError(f"Format spec {spec!r} formats a 0-d array (one number); this one has "
+                            f"shape {value.shape}. Format x.item() of a one-element array, or x.tolist()")
+        return format(value._host(), spec)
+
+
+class Array(Operators):
+    """An immutable n-d array on a device. Build one with ``nbmp.asarray``."""
+
+    __slots__ = ("_data", "_device", "_memo")
 
     def __init__(self, data: Any, device: str = "cpu") -> None:
         if device not in ("cpu", "cuda"):
@@ -261,75 +387,7 @@ class Array:
     def __getitem__(self, key: Any) -> Array:
         return _ops.getitem(self, key)
 
-    # ---- arithmetic (through nbmp.ops) -------------------------------------------------
-    def __add__(self, other: Any) -> Array:
-        return _ops.add(self, other)
-
-    def __radd__(self, other: Any) -> Array:
-        return _ops.add(other, self)
-
-    def __sub__(self, other: Any) -> Array:
-        return _ops.subtract(self, other)
-
-    def __rsub__(self, other: Any) -> Array:
-        return _ops.subtract(other, self)
-
-    def __mul__(self, other: Any) -> Array:
-        return _ops.multiply(self, other)
-
-    def __rmul__(self, other: Any) -> Array:
-        return _ops.multiply(other, self)
-
-    def __truediv__(self, other: Any) -> Array:
-        return _ops.divide(self, other)
-
-    def __rtruediv__(self, other: Any) -> Array:
-        return _ops.divide(other, self)
-
-    def __pow__(self, other: Any) -> Array:
-        return _ops.power(self, other)
-
-    def __rpow__(self, other: Any) -> Array:
-        return _ops.power(other, self)
-
-    def __matmul__(self, other: Any) -> Array:
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Array:
-        return _ops.matmul(other, self)
-
-    def __neg__(self) -> Array:
-        return _ops.negative(self)
-
-    # ---- comparisons (elementwise, as NumPy's; an Array is unhashable) ------------------
-    __hash__ = None  # type: ignore[assignment]
-
-    def __eq__(self, other: Any) -> Array:  # type: ignore[override]
-        try:
-            return _ops.equal(self, other)
-        except TypeError:  # not array-like (None, a string): Python's identity answer
-            return NotImplemented
-
-    def __ne__(self, other: Any) -> Array:  # type: ignore[override]
-        try:
-            return _ops.not_equal(self, other)
-        except TypeError:
-            return NotImplemented
-
-    def __lt__(self, other: Any) -> Array:
-        return _ops.less(self, other)
-
-    def __le__(self, other: Any) -> Array:
-        return _ops.less_equal(self, other)
-
-    def __gt__(self, other: Any) -> Array:
-        return _ops.greater(self, other)
-
-    def __ge__(self, other: Any) -> Array:
-        return _ops.greater_equal(self, other)
-
-    def __abs__(self) -> Array:
-        return _ops.abs(self)
+    __hash__ = None  # type: ignore[assignment]  # elementwise ==, as NumPy's
 
     # ---- display -----------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -379,28 +437,37 @@ _UFUNC_OPS = {
     **{name: name for name in (
         "add", "subtract", "multiply", "divide", "power", "matmul", "maximum", "minimum", "negative",
         "exp", "log", "sqrt", "square", "equal", "not_equal", "less", "less_equal", "greater",
-        "greater_equal")},
-    "absolute": "abs",
+        "greater_equal", "floor_divide", "bitwise_and", "bitwise_or", "bitwise_xor")},
+    "absolute": "abs", "remainder": "mod", "invert": "bitwise_invert",
 }
 
 
 def _bfloat16_text(data: np.ndarray) -> Any:
     """A formatter for bfloat16 elements: the fewest digits that read back as the same value
-    (``0.1``, not ``0.100098``; ``2.``, not ``2``), right-aligned as NumPy aligns float16."""
-    bf16 = data.dtype.type
+    (``0.1``, not ``0.100098``; ``20.``, not ``2e+01``), positional or, where NumPy's rule for
+    the whole array would pick it (magnitudes below 1e-4 or from 1e16, or spanning over 1e3),
+    scientific; right-aligned as NumPy aligns float16."""
+    sample = data.flat[:1000].astype(np.float64)
+    magnitudes = np.abs(sample[np.isfinite(sample) & (sample != 0)])
+    scientific = bool(magnitudes.size) and (magnitudes.max() >= 1e16 or magnitudes.min() < 1e-4
+                                            or magnitudes.max() / magnitudes.min() > 1e3)
 
     def shortest(v: Any) -> str:
-        x = float(v)
-        if not np.isfinite(x):
-            return str(x)  # nan, inf, -inf
-        for digits in range(1, 10):
-            text = f"{x:.{digits}g}"
-            if bf16(float(text)) == v:
-                break
-        return text if "e" in text or "." in text else text + "."
+        if not np.isfinite(v):
+            return str(float(v))  # nan, inf, -inf
+        value = _fewest_digits(v)
+        if scientific:
+            return np.format_float_scientific(value, unique=True, trim="-")
+        return np.format_float_positional(value, unique=True)
 
     width = max((len(shortest(v)) for v in data.flat[:1000]), default=0)
     return lambda v: shortest(v).rjust(width)
+
+
+def _fewest_digits(v: Any) -> float:
+    """The number with the fewest significant digits that rounds to the finite 16-bit `v`."""
+    x = float(v)
+    return next(float(f"{x:.{d}g}") for d in range(1, 10) if type(v)(float(f"{x:.{d}g}")) == v)
 
 
 def _is_cupy(x: Any) -> bool:
@@ -424,9 +491,13 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
         raise TypeError(f"Cannot make an Array from {type(x).__name__}. Received: {x!r}")
     try:
         data = np.asarray(x)
-    except ValueError:
-        data = np.empty(0, object)  # ragged nested lists
-    if data.dtype == object or data.dtype.kind in "USV":
+    except (TypeError, ValueError):  # ragged lists; or 0-d bfloat16 Arrays, which NumPy takes
+        data = _leaves_as_numpy(x)  # for numbers (float(x)) that ml_dtypes' bfloat16 refuses
+    if data.dtype == object and data.size and all(type(v) is int for v in data.flat):
+        raise OverflowError(f"Python ints beyond 64 bits (int64 and uint64 hold at most "
+                            f"{np.iinfo(np.uint64).max}). Received: {x!r:.200}")
+    text_or_records = data.dtype.kind in "USV" and data.dtype != dtypes.bfloat16  # (kind V too)
+    if data.dtype == object or text_or_records:
         raise TypeError(
             "Cannot make an Array from this value: it is not a (rectangular) nested list of "
             f"numbers. Received: {x!r:.200}"
@@ -446,6 +517,20 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
     return data
 
 
+def _leaves_as_numpy(x: Any) -> np.ndarray:
+    """``np.asarray(x)`` of nested lists whose Arrays (and Variables) are first made NumPy
+    arrays; an object array when the lists are ragged."""
+    def leaf(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [leaf(u) for u in v]
+        return np.asarray(v) if isinstance(v, Array) or hasattr(v, "_nbmp_array") else v
+
+    try:
+        return np.asarray(leaf(x))
+    except (TypeError, ValueError):
+        return np.empty(0, object)
+
+
 def _html_summary(x: Array) -> str:
     data = x._host()
     stats = ""
@@ -454,10 +539,14 @@ def _html_summary(x: Array) -> str:
         finite = f[np.isfinite(f)]
         parts = [f"nan: {int(np.isnan(f).sum())}", f"inf: {int(np.isinf(f).sum())}"]
         if finite.size:
-            parts = [f"min {finite.min():.6g}", f"max {finite.max():.6g}",
-                     f"mean {finite.mean():.6g}"] + parts
+            low, high = (data.dtype.type(v) for v in (finite.min(), finite.max()))  # elements:
+            if dtypes.is_half(data.dtype):  # the fewest digits that read back as them (0.1)
+                low, high = _fewest_digits(low), _fewest_digits(high)
+            parts = [f"min {low:.6g}", f"max {high:.6g}", f"mean {finite.mean():.6g}"] + parts
         stats = "<br>" + ", ".join(parts)
-    values = np.array2string(data, separator=", ", threshold=100)
+    bf16 = dtypes.canonical_name(data.dtype) == "bfloat16"
+    values = np.array2string(data, separator=", ", threshold=100,
+                             formatter={"all": _bfloat16_text(data)} if bf16 else None)
     return (
         f"<div><b>nbmp.Array</b> shape <code>{x.shape}</code> dtype <code>{x.dtype.name}</code> "
         f"device <code>{x.device}</code>{stats}<pre>{values}</pre></div>"

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from nbmp import dtypes
-from nbmp.array import Array, asarray
+from nbmp.array import Array, Operators, asarray
 
 __all__ = ["Variable", "autocast_scope", "autocast_dtype"]
 
@@ -60,8 +60,12 @@ class autocast_scope:  # noqa: N801 - a context manager, named as the function i
         del self._previous
 
 
-class Variable:
+class Variable(Operators):
     """A named, assignable value (weights are Variables).
+
+    Operators (``v * 2``, ``v @ x``, ``v > 0``) read the value, as ``v.value`` does (autocast
+    inside a layer's call) and give Arrays; comparisons are elementwise, but a Variable hashes
+    by identity, so it can key a dict.
 
     Args:
         initial_value: anything ``nbmp.asarray`` accepts.
@@ -181,51 +185,18 @@ class Variable:
         """Subtract `delta` from the stored value, computed in the stored dtype."""
         return self.assign(self._value - _stored(delta))
 
-    # ---- arithmetic reads the (autocast) value ------------------------------------------
-    def __add__(self, o: Any) -> Array:
-        return self.value + o
-
-    def __radd__(self, o: Any) -> Array:
-        return o + self.value
-
-    def __sub__(self, o: Any) -> Array:
-        return self.value - o
-
-    def __rsub__(self, o: Any) -> Array:
-        return o - self.value
-
-    def __mul__(self, o: Any) -> Array:
-        return self.value * o
-
-    def __rmul__(self, o: Any) -> Array:
-        return o * self.value
-
-    def __truediv__(self, o: Any) -> Array:
-        return self.value / o
-
-    def __rtruediv__(self, o: Any) -> Array:
-        return o / self.value
-
-    def __matmul__(self, o: Any) -> Array:
-        return self.value @ o
-
-    def __rmatmul__(self, o: Any) -> Array:
-        return o @ self.value
-
-    def __pow__(self, o: Any) -> Array:
-        return self.value ** o
-
-    def __rpow__(self, o: Any) -> Array:
-        return o ** self.value
-
-    def __neg__(self) -> Array:
-        return -self.value
-
-    def __abs__(self) -> Array:
-        return abs(self.value)
-
     def __getitem__(self, key: Any) -> Array:
         return self.value[key]
+
+    __hash__ = object.__hash__  # by identity, though ``==`` is elementwise
+
+    def tolist(self) -> Any:
+        """The value as (nested lists of) Python numbers."""
+        return self.value.tolist()
+
+    def item(self) -> Any:
+        """The value of a one-element Variable as a Python number."""
+        return self.value.item()
 
     # ---- Python conversions read the (autocast) value too --------------------------------
     def __bool__(self) -> bool:

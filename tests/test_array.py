@@ -182,8 +182,53 @@ def test_bfloat16_reprs_show_the_fewest_digits_that_read_back():
     x = nbmp.asarray([[0.1, 1 / 3], [2, 3]], dtype="bfloat16")
     assert repr(x) == "Array([[  0.1, 0.334],\n       [   2.,    3.]], dtype=bfloat16, device='cpu')"
     specials = nbmp.asarray([-0.0, float("nan"), float("-inf"), 1e-30, 65504], dtype="bfloat16")
-    assert repr(specials) == ("Array([     -0.,      nan,     -inf,    1e-30, 6.55e+04], dtype=bfloat16, "
-                              "device='cpu')")
+    assert repr(specials) == ("Array([  -0e+00,      nan,     -inf,    1e-30, 6.55e+04], dtype=bfloat16, "
+                              "device='cpu')")  # scientific for all: NumPy's rule (below 1e-4)
+    assert repr(nbmp.asarray([[20, 3.5], [-20, 0.1]], dtype="bfloat16")) == (  # not 2e+01
+        "Array([[ 20.,  3.5],\n       [-20.,  0.1]], dtype=bfloat16, device='cpu')")
+    assert repr(nbmp.asarray([100, 300], dtype="bfloat16")) == "Array([100., 300.], dtype=bfloat16, device='cpu')"
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_notebook_reprs_of_halves_show_the_fewest_digits_that_read_back(dtype):
+    html = nbmp.asarray([0.1, 20.0], dtype=dtype)._repr_html_()
+    assert "min 0.1, max 20, mean 10.05" in html and "0.1, 20." in html and "0.100098" not in html
+
+
+def test_lists_of_half_arrays_and_scalars_make_arrays():
+    x = nbmp.asarray([1.0, 2.0, 3.0], dtype="bfloat16")
+    assert nbmp.asarray([x, x]).shape == (2, 3) and nbmp.asarray([x, x]).dtype == "bfloat16"
+    assert nbmp.asarray([x[0], x[2]]).tolist() == [1.0, 3.0]  # 0-d bfloat16 Arrays
+    assert nbmp.asarray([ml_dtypes.bfloat16(1), ml_dtypes.bfloat16(2)]).dtype == "bfloat16"
+    assert nbmp.asarray([nbmp.Variable([1.0], dtype="bfloat16")]).dtype == "bfloat16"
+    assert nbmp.ops.cast([x], "float32").tolist() == [[1.0, 2.0, 3.0]]
+    with pytest.raises(TypeError, match="not a .rectangular. nested list"):
+        nbmp.asarray([x, x[:2]])
+    with pytest.raises(OverflowError, match="beyond 64 bits.*Received: \\[1180591620717411303424\\]"):
+        nbmp.asarray([2**70])
+
+
+def test_zero_d_arrays_format_as_numbers():
+    loss = nbmp.ops.mean(nbmp.asarray([1.0, 2.0]))
+    assert f"{loss:.4f}" == "1.5000" and f"{nbmp.asarray(2.5, dtype='bfloat16'):.1f}" == "2.5"
+    assert f"{loss}" == repr(loss)
+    with pytest.raises(TypeError, match=r"formats a 0-d array.*shape \(2,\)"):
+        f"{nbmp.asarray([1.0, 2.0]):.2f}"
+
+
+def test_operators_for_masks_floor_division_and_membership():
+    x = nbmp.asarray([1.0, 2.0, 3.0], dtype="float16")
+    assert ((x > 1) & (x < 3)).tolist() == [False, True, False]
+    assert ((x < 2) | (x > 2)).tolist() == [True, False, True] and (~(x > 1)).tolist() == [True, False, False]
+    assert ((x > 1) ^ (x > 2)).tolist() == [False, True, False]
+    assert (x // 2).tolist() == [0.0, 1.0, 1.0] and (x // 2).dtype == "float16"
+    assert (-x % 2).tolist() == [1.0, 0.0, 1.0] and (7 // x).tolist() == [7.0, 3.0, 2.0]
+    assert (nbmp.asarray([6, 5]) & 3).tolist() == [2, 1] and (~nbmp.asarray([0], dtype="int8")).tolist() == [-1]
+    assert (+x) is x and 2.0 in x and 2.5 not in x
+    with pytest.raises(TypeError, match="booleans or integers.*Received dtype float16"):
+        x & x
+    n = np.array([True, False])
+    assert isinstance(n & (x[:2] > 1), Array) and isinstance(np.remainder(n, x[:2]), Array)
 
 
 def test_numpy_operators_and_ufuncs_on_arrays():

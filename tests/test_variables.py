@@ -111,6 +111,19 @@ def test_every_array_operator_reads_the_autocast_value():
         assert abs(v).dtype == np.float16 and next(iter(v)).dtype == np.float16
 
 
+def test_variables_compare_elementwise_and_hash_by_identity():
+    v = nbmp.Variable([1.0, 2.0])
+    assert (v == 1.0).tolist() == [True, False] and (v < 1.5).tolist() == [True, False]
+    assert ((v > 0) & (v < 2)).tolist() == [True, False] and (v // 1).tolist() == [1.0, 2.0]
+    assert (-v % 3).tolist() == [2.0, 1.0] and 2.0 in v and v.tolist() == [1.0, 2.0]
+    assert {v: "slot"}[v] == "slot" and nbmp.Variable(2.5).item() == 2.5
+    assert f"{nbmp.Variable(2.0):.3f}" == "2.000"
+    summed = np.add(np.ones(2, np.float32), v)
+    assert isinstance(summed, nbmp.Array) and summed.tolist() == [2.0, 3.0]
+    with autocast_scope("float16"):
+        assert (v == 1.0).tolist() == [True, False] and (v // 1).dtype == np.float16
+
+
 def test_an_autocast_scope_is_entered_once_at_a_time():
     scope = autocast_scope("float16")
     with scope:

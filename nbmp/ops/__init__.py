@@ -17,9 +17,14 @@ from nbmp.ops.conv import conv2d
 from nbmp.ops.elementwise import (
     abs,
     add,
+    bitwise_and,
+    bitwise_invert,
+    bitwise_or,
+    bitwise_xor,
     divide,
     equal,
     exp,
+    floor_divide,
     greater,
     greater_equal,
     less,
@@ -27,6 +32,7 @@ from nbmp.ops.elementwise import (
     log,
     maximum,
     minimum,
+    mod,
     multiply,
     negative,
     not_equal,
@@ -42,9 +48,10 @@ from nbmp.ops.reductions import max, mean, min, sum
 from nbmp.ops.shape import concatenate, getitem, reshape, transpose
 
 __all__ = [
-    "abs", "add", "avg_pool2d", "cast", "concatenate", "conv2d", "dense", "divide", "equal", "exp",
-    "gelu", "get_activation", "getitem", "greater", "greater_equal", "less", "less_equal", "linear",
-    "log", "matmul", "max", "max_pool2d", "maximum", "mean", "min", "minimum", "moments",
+    "abs", "add", "avg_pool2d", "bitwise_and", "bitwise_invert", "bitwise_or", "bitwise_xor", "cast",
+    "concatenate", "conv2d", "dense", "divide", "equal", "exp", "floor_divide", "gelu",
+    "get_activation", "getitem", "greater", "greater_equal", "less", "less_equal", "linear",
+    "log", "matmul", "max", "max_pool2d", "maximum", "mean", "min", "minimum", "mod", "moments",
     "multiply", "negative", "normalize", "not_equal", "power", "relu", "reshape", "sigmoid",
     "softmax", "sqrt", "square", "subtract", "sum", "tanh", "transpose",
 ]

@@ -37,6 +37,21 @@ def divide(x: Any, y: Any) -> Array:
     return elementwise("true_divide", x, y, out_dtype=out if dtypes.is_floating(out) else "float64")
 
 
+def floor_divide(x: Any, y: Any) -> Array:
+    """``x // y``: the quotient rounded down, as NumPy's.
+
+    >>> import nbmp
+    >>> nbmp.ops.floor_divide(nbmp.asarray([7.0, -7.0], dtype="float16"), 2).tolist()
+    [3.0, -4.0]
+    """
+    return elementwise("floor_divide", x, y)
+
+
+def mod(x: Any, y: Any) -> Array:
+    """``x % y``: the remainder, with the sign of `y` (NumPy's ``remainder``, Python's ``%``)."""
+    return elementwise("remainder", x, y)
+
+
 def power(x: Any, y: Any) -> Array:
     """``x ** y``."""
     return elementwise("power", x, y)
@@ -122,3 +137,38 @@ def sqrt(x: Any) -> Array:
 def square(x: Any) -> Array:
     """``x * x``."""
     return elementwise("square", x)
+
+
+def _bitwise(fn_name: str, *args: Any) -> Array:
+    ops = operands(args)
+    dtype = dtypes.result_type(*ops)
+    if dtype != "bool" and dtypes.as_numpy(dtype).kind not in "iu":
+        raise TypeError(f"{fn_name} takes booleans or integers (on booleans it is the logical "
+                        f"operation: masks combine with & | ^ ~). Received dtype {dtype}")
+    return elementwise(fn_name, *ops)
+
+
+def bitwise_and(x: Any, y: Any) -> Array:
+    """``x & y``: bitwise on integers, logical on booleans.
+
+    >>> import nbmp
+    >>> x = nbmp.asarray([1.0, 2.0, 3.0])
+    >>> ((x > 1) & (x < 3)).tolist()
+    [False, True, False]
+    """
+    return _bitwise("bitwise_and", x, y)
+
+
+def bitwise_or(x: Any, y: Any) -> Array:
+    """``x | y``: bitwise on integers, logical on booleans."""
+    return _bitwise("bitwise_or", x, y)
+
+
+def bitwise_xor(x: Any, y: Any) -> Array:
+    """``x ^ y``: bitwise on integers, logical on booleans."""
+    return _bitwise("bitwise_xor", x, y)
+
+
+def bitwise_invert(x: Any) -> Array:
+    """``~x``: bitwise on integers, logical not on booleans."""
+    return _bitwise("invert", x)
