@@ -1,6 +1,7 @@
 """nbmp.ops: promotion, one rounding, float32 accumulation, and clear errors."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -126,6 +127,21 @@ def test_dense_errors():
         ops.dense(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), activation="swishy")
     with pytest.raises(TypeError, match="floating"):
         ops.dense(np.ones((2, 3), np.int32), np.ones((3, 2), np.int32))
+
+
+def test_unknown_activations_are_refused_before_any_work(monkeypatch):
+    from nbmp.backend import cpu
+
+    for name in ("dense", "conv2d"):
+        monkeypatch.setattr(cpu, name, lambda *args: pytest.fail("computed before the check"))
+    x, k = np.ones((1, 2, 2, 3), np.float32), np.ones((1, 1, 3, 2), np.float32)
+    for activation in ("swishy", 3, ["relu"]):
+        with pytest.raises(ValueError, match=re.escape(f"Unknown activation {activation!r}")):
+            ops.dense(x, k[0, 0], activation=activation)
+        with pytest.raises(ValueError, match=re.escape(f"Unknown activation {activation!r}")):
+            ops.conv2d(x, k, activation=activation)
+    with pytest.raises(ValueError, match="x must have at least one dimension .* Received a 0-d x"):
+        ops.dense(np.float32(1), np.ones((1, 2), np.float32))
 
 
 def test_dense_with_a_callable_activation():
@@ -470,7 +486,8 @@ def test_python_scalars_beside_halves_round_to_them_as_numpy_does(dtype):
     assert (0.3 - x).tolist() == (0.3 - n).tolist() and (x >= 0.1).tolist() == [True] * 3
     with np.errstate(all="ignore"):
         huge = nbmp.asarray([0.0, 1.0], dtype=dtype) * 1e39  # inf in both halves
-        assert np.array_equal(huge.numpy(), np.array([0.0, 1.0], dtypes.as_numpy(dtype)) * 1e39, equal_nan=True)
+        expected = np.array([0.0, 1.0], dtypes.as_numpy(dtype)) * 1e39
+        assert np.array_equal(huge.numpy(), expected, equal_nan=True)
     assert (nbmp.asarray([3], dtype="int8") + 1).tolist() == [4]  # integers: unchanged
 
 

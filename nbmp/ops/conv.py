@@ -8,7 +8,7 @@ from typing import Any
 from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.ops._core import as_array, backend, is_int, wrap
-from nbmp.ops.activations import FUSABLE, get
+from nbmp.ops.activations import epilogue
 from nbmp.ops.cast import cast, cast_kept
 
 _KERNEL_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -87,13 +87,13 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, strides: Any = 1, padding: str
     dtype = dtypes.result_type(*operands)
     if dtype not in _KERNEL_DTYPES:
         raise TypeError(f"conv2d needs floating inputs. Received dtypes {x.dtype}, {kernel.dtype}")
-    fused = activation if activation in FUSABLE or activation is None else None
+    fused, after = epilogue(activation)
     acc = "float64" if dtype == "float64" else "float32"
-    out = dtype if fused is not None or activation is None else acc
+    out = dtype if after is None else acc  # an unfused activation gets the accumulator, rounds once after
     xs, ks = cast(x, dtype), cast(kernel, dtype)
     bs = None if bias_arr is None else cast_kept(bias_arr, acc)._data
     y = wrap(backend(xs, ks).conv2d(xs._data, ks._data, bs, stride, pads, dilation, groups, fused,
                                     out), xs)
-    if fused is None and activation is not None:
-        y = cast(get(activation)(y), dtype)
+    if after is not None:
+        y = cast(after(y), dtype)
     return y

@@ -11,7 +11,7 @@ import numpy as np
 from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.ops._core import as_array, backend, wrap
-from nbmp.ops.activations import FUSABLE, softmax
+from nbmp.ops.activations import epilogue
 from nbmp.ops.cast import cast, cast_kept
 
 _KERNEL_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -103,7 +103,10 @@ def dense(x: Any, kernel: Any, bias: Any = None,
     x, kernel = as_array(x, "x"), as_array(kernel, "kernel")
     if kernel.ndim != 2:
         raise ValueError(f"dense: kernel must be 2-D (in_features, units). Received shape {kernel.shape}")
-    if x.ndim == 0 or x.shape[-1] != kernel.shape[0]:
+    if x.ndim == 0:
+        raise ValueError(f"dense: x must have at least one dimension (features last). Received a "
+                         f"0-d x of dtype {x.dtype.name}")
+    if x.shape[-1] != kernel.shape[0]:
         raise ValueError(f"dense: the last dimension of x must be {kernel.shape[0]} "
                          f"(the kernel's input features). Received x.shape={x.shape}")
     bias_arr = None if bias is None else as_array(bias, "bias")
@@ -115,25 +118,14 @@ def dense(x: Any, kernel: Any, bias: Any = None,
     if dtype not in _KERNEL_DTYPES:
         raise TypeError(f"dense needs floating inputs. Received dtypes "
                         f"{[o.dtype.name for o in operands]}")
-    fused = activation if activation in FUSABLE or activation is None else None
+    fused, after = epilogue(activation)
     acc = "float64" if dtype == "float64" else "float32"
-    # An unfused activation gets the accumulator and rounds once after.
-    out = dtype if fused is not None or activation is None else acc
+    out = dtype if after is None else acc  # an unfused activation gets the accumulator, rounds once after
     xs, ks = cast(x, dtype), cast(kernel, dtype)
     bs = None if bias_arr is None else cast_kept(bias_arr, acc)._data
     be = backend(xs, ks)
     y2 = be.dense(_as_rows(xs._data), _weights(be, ks), bs, fused, out)
     y = wrap(y2.reshape(x.shape[:-1] + (kernel.shape[1],)), xs)
-    if fused is None and activation is not None:
-        y = cast(_unfused(activation)(y), dtype)
+    if after is not None:
+        y = cast(after(y), dtype)
     return y
-
-
-def _unfused(activation: str | Callable[..., Any]) -> Callable[..., Any]:
-    if activation == "softmax":
-        return softmax
-    if callable(activation):
-        return activation
-    from nbmp.ops.activations import get
-
-    return get(activation)
