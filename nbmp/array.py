@@ -160,8 +160,11 @@ class Operators:
         return _ops.greater_equal(self, other)
 
     def __contains__(self, value: Any) -> bool:
-        """``value in x``: whether any element equals `value` (NumPy's rule)."""
-        return bool(np.any((self == value)._host()))
+        """``value in x``: whether any element equals `value` (NumPy's rule; ``None`` is in none)."""
+        equal = self == value
+        if isinstance(equal, Array):
+            return bool(equal.size) and bool(_ops.max(equal).item())
+        return equal is True  # Python's answer for what is not array-like
 
     def __format__(self, spec: str) -> str:
         """``format(x, spec)``: a 0-d value formats as its number (``f"{loss:.4f}"``), as NumPy's."""
@@ -394,7 +397,7 @@ class Array(Operators):
         data = self._host()
         bf16 = dtypes.canonical_name(data.dtype) == "bfloat16"
         body = np.array2string(data, separator=", ", prefix="Array(", threshold=200,
-                               formatter={"all": _bfloat16_text(data)} if bf16 else None)
+                               formatter={"all": _bfloat16_text(data, 200)} if bf16 else None)
         shape = f", shape={self.shape}" if self.size == 0 and self.ndim != 1 else ""  # as NumPy's
         return f"Array({body}{shape}, dtype={self.dtype.name}, device={self._device!r})"
 
@@ -442,14 +445,16 @@ _UFUNC_OPS = {
 }
 
 
-def _bfloat16_text(data: np.ndarray) -> Any:
+def _bfloat16_text(data: np.ndarray, threshold: int) -> Any:
     """A formatter for bfloat16 elements: the fewest digits that read back as the same value
     (``0.1``, not ``0.100098``; ``20.``, not ``2e+01``), positional or, where NumPy's rule for
-    the whole array would pick it (magnitudes below 1e-4 or from 1e16, or spanning over 1e3),
-    scientific; right-aligned as NumPy aligns float16."""
-    sample = data.flat[:1000].astype(np.float64)
-    magnitudes = np.abs(sample[np.isfinite(sample) & (sample != 0)])
-    scientific = bool(magnitudes.size) and (magnitudes.max() >= 1e16 or magnitudes.min() < 1e-4
+    float32 (whose range bfloat16 shares) would pick it, scientific: magnitudes from 1e8 or below
+    1e-4, or spanning over 1e3. Notation and width follow the elements shown (NumPy's summary
+    of arrays over `threshold` elements); right-aligned as NumPy aligns float16."""
+    shown = _shown(data, threshold).ravel()
+    values = shown.astype(np.float64)
+    magnitudes = np.abs(values[np.isfinite(values) & (values != 0)])
+    scientific = bool(magnitudes.size) and (magnitudes.max() >= 1e8 or magnitudes.min() < 1e-4
                                             or magnitudes.max() / magnitudes.min() > 1e3)
 
     def shortest(v: Any) -> str:
@@ -460,14 +465,27 @@ def _bfloat16_text(data: np.ndarray) -> Any:
             return np.format_float_scientific(value, unique=True, trim="-")
         return np.format_float_positional(value, unique=True)
 
-    width = max((len(shortest(v)) for v in data.flat[:1000]), default=0)
+    width = max((len(shortest(v)) for v in shown), default=0)
     return lambda v: shortest(v).rjust(width)
+
+
+def _shown(data: np.ndarray, threshold: int, edgeitems: int = 3) -> np.ndarray:
+    """The elements ``np.array2string`` shows: all up to `threshold`, else the first and last
+    `edgeitems` along each longer axis."""
+    if data.size <= threshold:
+        return data
+    for axis in range(data.ndim):
+        if data.shape[axis] > 2 * edgeitems:
+            ends = np.r_[0:edgeitems, data.shape[axis] - edgeitems:data.shape[axis]]
+            data = np.take(data, ends, axis=axis)
+    return data
 
 
 def _fewest_digits(v: Any) -> float:
     """The number with the fewest significant digits that rounds to the finite 16-bit `v`."""
     x = float(v)
-    return next(float(f"{x:.{d}g}") for d in range(1, 10) if type(v)(float(f"{x:.{d}g}")) == v)
+    with np.errstate(over="ignore"):  # 7e+04 is tried for float16's 65504
+        return next(float(f"{x:.{d}g}") for d in range(1, 10) if type(v)(float(f"{x:.{d}g}")) == v)
 
 
 def _is_cupy(x: Any) -> bool:
@@ -493,9 +511,13 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
         data = np.asarray(x)
     except (TypeError, ValueError):  # ragged lists; or 0-d bfloat16 Arrays, which NumPy takes
         data = _leaves_as_numpy(x)  # for numbers (float(x)) that ml_dtypes' bfloat16 refuses
-    if data.dtype == object and data.size and all(type(v) is int for v in data.flat):
-        raise OverflowError(f"Python ints beyond 64 bits (int64 and uint64 hold at most "
-                            f"{np.iinfo(np.uint64).max}). Received: {x!r:.200}")
+    if data.dtype == object and data.size and all(_is_real(v) for v in data.flat):  # ints past 64 bits
+        if dtype is not None and dtypes.is_floating(dtype):
+            data = np.array(data.tolist(), np.float64)  # (then rounded to dtype below)
+        else:
+            raise OverflowError(f"Python ints beyond 64 bits (int64 and uint64 hold at most "
+                                f"{np.iinfo(np.uint64).max}); a floating dtype= takes them. "
+                                f"Received: {x!r:.200}")
     text_or_records = data.dtype.kind in "USV" and data.dtype != dtypes.bfloat16  # (kind V too)
     if data.dtype == object or text_or_records:
         raise TypeError(
@@ -519,16 +541,22 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
 
 def _leaves_as_numpy(x: Any) -> np.ndarray:
     """``np.asarray(x)`` of nested lists whose Arrays (and Variables) are first made NumPy
-    arrays; an object array when the lists are ragged."""
+    arrays (a "cuda" one raises its own error); an object array when the lists are ragged."""
     def leaf(v: Any) -> Any:
         if isinstance(v, (list, tuple)):
             return [leaf(u) for u in v]
         return np.asarray(v) if isinstance(v, Array) or hasattr(v, "_nbmp_array") else v
 
+    leaves = leaf(x)
     try:
-        return np.asarray(leaf(x))
+        return np.asarray(leaves)
     except (TypeError, ValueError):
         return np.empty(0, object)
+
+
+def _is_real(v: Any) -> bool:
+    """Whether `v` is a Python or NumPy real number (bools included)."""
+    return isinstance(v, (int, float, np.number, np.bool_)) and not isinstance(v, complex)
 
 
 def _html_summary(x: Array) -> str:
@@ -539,14 +567,14 @@ def _html_summary(x: Array) -> str:
         finite = f[np.isfinite(f)]
         parts = [f"nan: {int(np.isnan(f).sum())}", f"inf: {int(np.isinf(f).sum())}"]
         if finite.size:
-            low, high = (data.dtype.type(v) for v in (finite.min(), finite.max()))  # elements:
-            if dtypes.is_half(data.dtype):  # the fewest digits that read back as them (0.1)
-                low, high = _fewest_digits(low), _fewest_digits(high)
-            parts = [f"min {low:.6g}", f"max {high:.6g}", f"mean {finite.mean():.6g}"] + parts
+            low, high, mean = finite.min(), finite.max(), finite.mean()
+            if dtypes.is_half(data.dtype):  # as the repr shows 16-bit values: 0.1, not 0.0999756
+                low, high, mean = (_fewest_digits(data.dtype.type(v)) for v in (low, high, mean))
+            parts = [f"min {low:.6g}", f"max {high:.6g}", f"mean {mean:.6g}"] + parts
         stats = "<br>" + ", ".join(parts)
     bf16 = dtypes.canonical_name(data.dtype) == "bfloat16"
     values = np.array2string(data, separator=", ", threshold=100,
-                             formatter={"all": _bfloat16_text(data)} if bf16 else None)
+                             formatter={"all": _bfloat16_text(data, 100)} if bf16 else None)
     return (
         f"<div><b>nbmp.Array</b> shape <code>{x.shape}</code> dtype <code>{x.dtype.name}</code> "
         f"device <code>{x.device}</code>{stats}<pre>{values}</pre></div>"

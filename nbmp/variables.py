@@ -64,8 +64,10 @@ class Variable(Operators):
     """A named, assignable value (weights are Variables).
 
     Operators (``v * 2``, ``v @ x``, ``v > 0``) read the value, as ``v.value`` does (autocast
-    inside a layer's call) and give Arrays; comparisons are elementwise, but a Variable hashes
-    by identity, so it can key a dict.
+    inside a layer's call) and give Arrays. Comparisons are elementwise, as NumPy's, so a
+    Variable is found in a list only as itself (``v in layer.weights``; another Variable of
+    several elements there raises NumPy's "truth value ... is ambiguous": look for it with
+    ``any(w is v for w in weights)``); it hashes by identity, so it can key a dict.
 
     Args:
         initial_value: anything ``nbmp.asarray`` accepts.

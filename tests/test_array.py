@@ -1,3 +1,5 @@
+import warnings
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -188,12 +190,22 @@ def test_bfloat16_reprs_show_the_fewest_digits_that_read_back():
         "Array([[ 20.,  3.5],\n       [-20.,  0.1]], dtype=bfloat16, device='cpu')")
     hundreds = nbmp.asarray([100, 300], dtype="bfloat16")
     assert repr(hundreds) == "Array([100., 300.], dtype=bfloat16, device='cpu')"
+    hidden = np.ones(300)
+    hidden[100] = 1e-5  # not shown in the summary: it does not make the shown ones scientific
+    assert repr(nbmp.asarray(hidden, dtype="bfloat16")).startswith("Array([1., 1., 1., ..., 1., 1., 1.]")
+    last = np.ones(1200)
+    last[-1] = 123.5  # shown: it sets the width
+    assert repr(nbmp.asarray(last, dtype="bfloat16")).startswith("Array([   1.,    1.,    1., ...,    1.,")
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_notebook_reprs_of_halves_show_the_fewest_digits_that_read_back(dtype):
     html = nbmp.asarray([0.1, 20.0], dtype=dtype)._repr_html_()
-    assert "min 0.1, max 20, mean 10.05" in html and "0.1, 20." in html and "0.100098" not in html
+    mean = {"float16": "10.05", "bfloat16": "10.06"}[dtype]  # the mean in the dtype, as ops.mean gives
+    assert f"min 0.1, max 20, mean {mean}," in html and "0.1, 20." in html and "0.100098" not in html
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 7e+04, tried for 65504, overflows float16 quietly
+        assert "min 65500, max 65500, mean 65500" in nbmp.asarray([65504.0], dtype="float16")._repr_html_()
 
 
 def test_lists_of_half_arrays_and_scalars_make_arrays():
@@ -205,8 +217,13 @@ def test_lists_of_half_arrays_and_scalars_make_arrays():
     assert nbmp.ops.cast([x], "float32").tolist() == [[1.0, 2.0, 3.0]]
     with pytest.raises(TypeError, match="not a .rectangular. nested list"):
         nbmp.asarray([x, x[:2]])
-    with pytest.raises(OverflowError, match="beyond 64 bits.*Received: \\[1180591620717411303424\\]"):
-        nbmp.asarray([2**70])
+    for beyond in ([2**70], [2**70, 1.5], [True, 2**70]):
+        with pytest.raises(OverflowError, match=r"beyond 64 bits.*a floating dtype= takes them"):
+            nbmp.asarray(beyond)
+    assert nbmp.asarray([2**70, 1.5], dtype="float32").tolist() == [2.0**70, 1.5]
+    on_gpu = nbmp.Array(np.ones(2, np.float32), device="cuda")  # (the label is enough here)
+    with pytest.raises(TypeError, match="not converted to NumPy implicitly"):
+        nbmp.asarray([on_gpu])
 
 
 def test_zero_d_arrays_format_as_numbers():
@@ -226,7 +243,10 @@ def test_operators_for_masks_floor_division_and_membership():
     assert (-x % 2).tolist() == [1.0, 0.0, 1.0] and (7 // x).tolist() == [7.0, 3.0, 2.0]
     assert (nbmp.asarray([6, 5]) & 3).tolist() == [2, 1]
     assert (~nbmp.asarray([0], dtype="int8")).tolist() == [-1]
-    assert (+x) is x and 2.0 in x and 2.5 not in x
+    assert (+x) is x and 2.0 in x and 2.5 not in x and None not in x and "a" not in x
+    assert 1.0 not in nbmp.asarray(np.zeros(0, np.float32))
+    booleans = nbmp.asarray([True, False])
+    assert (booleans // True).dtype == (booleans % True).dtype == "int8"  # as NumPy's
     with pytest.raises(TypeError, match="booleans or integers.*Received dtype float16"):
         x & x
     n = np.array([True, False])

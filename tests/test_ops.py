@@ -144,6 +144,14 @@ def test_unknown_activations_are_refused_before_any_work(monkeypatch):
         ops.dense(np.float32(1), np.ones((1, 2), np.float32))
 
 
+def test_activation_names_fuse_whatever_their_case():
+    from nbmp.ops.activations import epilogue
+
+    assert epilogue("Relu") == ("relu", None) and epilogue(None) == (None, None)
+    fused = ops.dense(np.ones((1, 2), np.float16), -np.ones((2, 2), np.float16), activation="GELU")
+    assert fused.dtype == np.float16 and fused.numpy().tolist() == [[float(np.float16(-0.0455))] * 2]
+
+
 def test_dense_with_a_callable_activation():
     got = ops.dense(np.ones((1, 2), np.float16), np.ones((2, 2), np.float16),
                     activation=lambda y: y * 2)

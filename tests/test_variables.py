@@ -117,6 +117,9 @@ def test_variables_compare_elementwise_and_hash_by_identity():
     assert ((v > 0) & (v < 2)).tolist() == [True, False] and (v // 1).tolist() == [1.0, 2.0]
     assert (-v % 3).tolist() == [2.0, 1.0] and 2.0 in v and v.tolist() == [1.0, 2.0]
     assert {v: "slot"}[v] == "slot" and nbmp.Variable(2.5).item() == 2.5
+    assert v in [v] and None not in v  # a list finds a Variable as itself...
+    with pytest.raises(ValueError, match="ambiguous"):  # ...and compares the others' values
+        assert v in [nbmp.Variable([1.0, 2.0])]
     assert f"{nbmp.Variable(2.0):.3f}" == "2.000"
     summed = np.add(np.ones(2, np.float32), v)
     assert isinstance(summed, nbmp.Array) and summed.tolist() == [2.0, 3.0]

@@ -98,6 +98,8 @@ def epilogue(activation: str | Callable[..., Any] | None) -> tuple[str | None, C
     >>> epilogue("relu"), epilogue("softmax")[1] is softmax
     (('relu', None), True)
     """
-    if activation is None or (isinstance(activation, str) and activation in FUSABLE):
-        return activation, None
+    if activation is None:
+        return None, None
+    if isinstance(activation, str) and activation.lower() in FUSABLE:
+        return activation.lower(), None
     return None, get(activation)

@@ -44,12 +44,22 @@ def floor_divide(x: Any, y: Any) -> Array:
     >>> nbmp.ops.floor_divide(nbmp.asarray([7.0, -7.0], dtype="float16"), 2).tolist()
     [3.0, -4.0]
     """
-    return elementwise("floor_divide", x, y)
+    return _integral_division("floor_divide", x, y)
 
 
 def mod(x: Any, y: Any) -> Array:
-    """``x % y``: the remainder, with the sign of `y` (NumPy's ``remainder``, Python's ``%``)."""
-    return elementwise("remainder", x, y)
+    """``x % y``: the remainder, with the sign of `y` (NumPy's ``remainder``, Python's ``%``).
+
+    >>> import nbmp
+    >>> nbmp.ops.mod(nbmp.asarray([7, -7]), 3).tolist()
+    [1, 2]
+    """
+    return _integral_division("remainder", x, y)
+
+
+def _integral_division(fn_name: str, x: Any, y: Any) -> Array:
+    out = dtypes.result_type(*operands((x, y)))  # booleans divide as int8, as in NumPy
+    return elementwise(fn_name, x, y, out_dtype="int8" if out == "bool" else out)
 
 
 def power(x: Any, y: Any) -> Array:
@@ -139,11 +149,11 @@ def square(x: Any) -> Array:
     return elementwise("square", x)
 
 
-def _bitwise(fn_name: str, *args: Any) -> Array:
+def _bitwise(fn_name: str, op_name: str, *args: Any) -> Array:
     ops = operands(args)
     dtype = dtypes.result_type(*ops)
     if dtype != "bool" and dtypes.as_numpy(dtype).kind not in "iu":
-        raise TypeError(f"{fn_name} takes booleans or integers (on booleans it is the logical "
+        raise TypeError(f"{op_name} takes booleans or integers (on booleans it is the logical "
                         f"operation: masks combine with & | ^ ~). Received dtype {dtype}")
     return elementwise(fn_name, *ops)
 
@@ -156,19 +166,34 @@ def bitwise_and(x: Any, y: Any) -> Array:
     >>> ((x > 1) & (x < 3)).tolist()
     [False, True, False]
     """
-    return _bitwise("bitwise_and", x, y)
+    return _bitwise("bitwise_and", "bitwise_and (&)", x, y)
 
 
 def bitwise_or(x: Any, y: Any) -> Array:
-    """``x | y``: bitwise on integers, logical on booleans."""
-    return _bitwise("bitwise_or", x, y)
+    """``x | y``: bitwise on integers, logical on booleans.
+
+    >>> import nbmp
+    >>> nbmp.ops.bitwise_or(nbmp.asarray([True, False]), False).tolist()
+    [True, False]
+    """
+    return _bitwise("bitwise_or", "bitwise_or (|)", x, y)
 
 
 def bitwise_xor(x: Any, y: Any) -> Array:
-    """``x ^ y``: bitwise on integers, logical on booleans."""
-    return _bitwise("bitwise_xor", x, y)
+    """``x ^ y``: bitwise on integers, logical on booleans.
+
+    >>> import nbmp
+    >>> nbmp.ops.bitwise_xor(nbmp.asarray([6]), 3).tolist()
+    [5]
+    """
+    return _bitwise("bitwise_xor", "bitwise_xor (^)", x, y)
 
 
 def bitwise_invert(x: Any) -> Array:
-    """``~x``: bitwise on integers, logical not on booleans."""
-    return _bitwise("invert", x)
+    """``~x``: bitwise on integers, logical not on booleans.
+
+    >>> import nbmp
+    >>> nbmp.ops.bitwise_invert(nbmp.asarray([True, False])).tolist()
+    [False, True]
+    """
+    return _bitwise("invert", "bitwise_invert (~)", x)
