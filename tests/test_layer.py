@@ -139,6 +139,23 @@ def test_dtype_properties():
         Layer(dtpye="float32")
 
 
+def test_the_policy_can_be_set_after_construction_as_in_keras3():
+    layer = SimpleDense(2)
+    layer(np.ones((1, 3), np.float32))
+    layer.dtype_policy = "mixed_bfloat16"
+    y = layer(np.ones((1, 3), np.float32))
+    assert layer.seen == ("bfloat16", "bfloat16") and y.dtype == "bfloat16"
+    assert layer.kernel.dtype == np.float32 and layer.dtype_policy.name == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="Unknown policy"):
+        layer.dtype_policy = "mixed_bf16"
+    assert layer.dtype_policy.name == "mixed_bfloat16"
+    inferring = SimpleDense(2, dtype="_infer")
+    inferring(np.ones((1, 2), np.float16))
+    assert inferring.compute_dtype == "float16"
+    inferring.dtype_policy = None  # the global policy
+    assert inferring.compute_dtype == "float32"
+
+
 def test_global_policy_is_captured_at_construction():
     with nbmp.policy_scope("mixed_float16"):
         layer = Layer()

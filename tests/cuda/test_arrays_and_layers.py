@@ -80,6 +80,9 @@ def test_elementwise_reductions_and_shapes_follow_the_cpu(cuda, dtype):
     _same_on_both(lambda x: (nbmp.ops.sum(x, axis=0), nbmp.ops.max(x), nbmp.ops.mean(x, 1)), a)
     _same_on_both(lambda x: (x.T, x[1:, ::2], x.reshape(2, 6), nbmp.ops.concatenate([x, x], 1)), a)
     _same_on_both(lambda x: (nbmp.ops.softmax(x), nbmp.ops.tanh(x), nbmp.ops.gelu(x)), a, rtol=1e-2)
+    _same_on_both(lambda x, y: (x == 0.1, x - 0.1, x // 0.5, x % y, (x > 0) & (y < 0), ~(x > y)), a, b)
+    x = nbmp.asarray(a, device=cuda)
+    assert float(a[1, 2]) in x and None not in x and f"{x[1, 2]:.3f}" == f"{float(a[1, 2]):.3f}"
 
 
 def test_pooling_and_normalization_follow_the_cpu(cuda):
