@@ -14,6 +14,7 @@ array([0.5, 0.5], dtype=float16)
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from nbmp import dtypes
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform",
     "TruncatedNormal", "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "LecunNormal",
+    "LecunUniform", "VarianceScaling",
     "get", "set_random_seed",
 ]
 
@@ -46,10 +48,11 @@ class Initializer:
 
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
 
     def _generator(self) -> np.random.Generator:
-        return self._rng if self._rng is not None else _generator
+        """The global generator, or, seeded, a fresh one: the same values on every call, as Keras 3
+        (two layers sharing one seeded initializer start equal)."""
+        return _generator if self.seed is None else np.random.default_rng(self.seed)
 
     #: Whether it draws random floating values (which an integer or bool weight would truncate).
     random = True
@@ -169,6 +172,8 @@ class VarianceScaling(Initializer):
     def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal",
                  seed: int | None = None) -> None:
         super().__init__(seed)
+        if not isinstance(scale, numbers.Real) or isinstance(scale, bool) or not scale > 0:
+            raise ValueError(f"scale must be a number > 0. Received: scale={scale!r}")
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"mode must be 'fan_in', 'fan_out' or 'fan_avg'. Received: {mode!r}")
         if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
@@ -244,21 +249,37 @@ class LecunNormal(VarianceScaling):
         return Initializer.get_config(self)
 
 
+class LecunUniform(VarianceScaling):
+    """Uniform within +-sqrt(3 / fan_in)."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(1.0, "fan_in", "uniform", seed)
+
+    def get_config(self) -> dict[str, Any]:
+        return Initializer.get_config(self)
+
+
 _BY_NAME: dict[str, type[Initializer]] = {
     "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
     "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_normal": HeNormal,
-    "he_uniform": HeUniform, "lecun_normal": LecunNormal, "variance_scaling": VarianceScaling,
+    "he_uniform": HeUniform, "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
+    "variance_scaling": VarianceScaling,
 }
 _BY_CLASS = {cls.__name__: cls for cls in _BY_NAME.values()}
 
 
 def get(identifier: Any) -> Initializer:
-    """An initializer from a name (``"he_normal"``), a config dict, an Initializer or a callable."""
+    """An initializer from a name (``"he_normal"`` or ``"HeNormal"``), a config dict, an
+    Initializer or its class, or a callable."""
     if isinstance(identifier, Initializer) or (callable(identifier) and not isinstance(identifier, type)):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
+    if isinstance(identifier, str) and identifier in _BY_CLASS:
+        return _BY_CLASS[identifier]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS:
         return _BY_CLASS[identifier["class_name"]](**identifier.get("config", {}))
     raise ValueError(

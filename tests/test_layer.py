@@ -271,6 +271,28 @@ def test_initializers_are_seedable():
     assert np.all(np.abs(a) <= limit)
 
 
+def test_a_seeded_initializer_gives_the_same_values_on_every_call_as_in_keras3():
+    from nbmp import initializers
+
+    seeded = initializers.GlorotUniform(seed=5)
+    assert np.array_equal(seeded((3, 2)), seeded((3, 2)))
+    assert np.array_equal(seeded((3, 2)), initializers.GlorotUniform(seed=5)((3, 2)))
+    unseeded = initializers.GlorotUniform()
+    assert not np.array_equal(unseeded((3, 2)), unseeded((3, 2)))
+
+
+def test_initializers_by_class_name_or_class_and_lecun_uniform():
+    from nbmp import initializers
+
+    assert type(initializers.get("GlorotUniform")) is initializers.GlorotUniform
+    assert type(initializers.get(initializers.HeNormal)) is initializers.HeNormal
+    values = initializers.get("lecun_uniform")((400, 100))
+    assert np.abs(values).max() <= np.sqrt(3 / 400) and np.abs(values).max() > 0.9 * np.sqrt(3 / 400)
+    for scale in (-1.0, 0, None):
+        with pytest.raises(ValueError, match=f"scale must be a number > 0. Received: scale={scale}"):
+            initializers.VarianceScaling(scale=scale)
+
+
 def test_sublayer_weights_are_tracked():
     class Outer(Layer):
         def __init__(self):
