@@ -1,5 +1,7 @@
 """Every layer keeps the mixed-precision contract; each layer's own behaviour."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -100,6 +102,14 @@ def test_pooling_windows_larger_than_the_input_are_refused_with_valid_padding(la
     with pytest.raises(ValueError, match=r"a \(3, 3\) window does not fit inputs of shape \(1, 2, 5, 1\)"):
         layer(3)(x)
     assert layer(3, padding="same")(x).shape == (1, 1, 2, 1) and layer((2, 5))(x).shape == (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("layer", [layers.BatchNormalization, layers.LayerNormalization])
+def test_normalization_axis_of_the_wrong_kind_says_what_came(layer):
+    for axis in (None, "x", [], 1.5):
+        expected = f"axis must be an int or a tuple of ints. Received: axis={axis!r}"
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            layer(axis=axis)
 
 
 def test_batch_norm_updates_moving_statistics_in_float32():

@@ -23,6 +23,40 @@ def test_a_layer_returning_several_arrays_is_refused_by_name():
         model(np.ones((1, 3), np.float32))
 
 
+def test_a_layer_that_does_not_fit_is_not_kept_and_pop_removes_the_last():
+    model = nbmp.Sequential([layers.Input((4,)), layers.Dense(3)])
+    with pytest.raises(ValueError, match="Conv2D expects 4-D"):
+        model.add(layers.Conv2D(2, 3))
+    assert len(model.layers) == 1 and model(np.ones((2, 4), np.float32)).shape == (2, 3)
+    model.add(layers.Dense(2))
+    assert model.pop().units == 2 and model(np.ones((1, 4), np.float32)).shape == (1, 3)
+    model.pop()
+    with pytest.raises(ValueError, match="has no layers to pop"):
+        model.pop()
+
+
+def test_reshape_with_minus_one_takes_an_empty_batch():
+    model = nbmp.Sequential([layers.Input((12,)), layers.Reshape((-1, 3))])
+    assert model.predict(np.zeros((0, 12), np.float32), verbose=0).shape == (0, 4, 3)
+    with pytest.raises(ValueError, match="shape .12,. .12 values. into .-1, 5.: 12 is not a multiple of 5"):
+        layers.Reshape((-1, 5))(np.zeros((2, 12), np.float32))
+
+
+def test_loading_weights_from_the_wrong_file_or_into_an_unbuilt_model_says_so(tmp_path):
+    model = nbmp.Sequential([layers.Input((3,)), layers.Dense(2)])
+    np.save(tmp_path / "one.npy", np.ones(3))
+    (tmp_path / "text.npz").write_text("not an archive")
+    np.savez(tmp_path / "short.npz", names=np.array(["a"]), dtypes=np.array(["float32"]))
+    for name, match in (("one.npy", "holds one array, not an .npz archive"),
+                        ("text.npz", "cannot read it as .npz"),
+                        ("short.npz", "lists 1 weights but lacks w0")):
+        with pytest.raises(ValueError, match=f"is not an nbmp weights file .*{match}"):
+            model.load_weights(tmp_path / name)
+    model.save_weights(tmp_path / "w.npz")
+    with pytest.raises(ValueError, match="is not built, so it has no weights to load into"):
+        nbmp.Sequential([layers.Dense(2)]).load_weights(tmp_path / "w.npz")
+
+
 def test_input_builds_every_layer_and_records_shapes():
     model = small_cnn()
     assert all(layer.built for layer in model.layers)

@@ -17,7 +17,7 @@ from nbmp.ops._core import is_int
 
 
 def _axes(axis: Any) -> tuple[int, ...]:
-    items = (axis,) if is_int(axis) else tuple(axis)
+    items = (axis,) if is_int(axis) else tuple(axis) if isinstance(axis, (list, tuple)) else ()
     if not items or not all(is_int(a) for a in items):
         raise ValueError(f"axis must be an int or a tuple of ints. Received: axis={axis!r}")
     return tuple(int(a) for a in items)

@@ -55,12 +55,32 @@ class Sequential(Layer):
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add needs a Layer or an Input. Received: {layer!r}")
+        was_built = self.built
         self._stack.append(layer)
-        if not self.trainable:  # a frozen model freezes what joins it (Keras sets it on the tree)
-            layer.trainable = False
         self.built = False
         if self._input is not None and None not in self._input.shape[1:]:
-            self._build_from_input()
+            try:
+                self._build_from_input()
+            except BaseException:  # a layer that does not fit is not kept: the model stays usable
+                self._stack.pop()
+                self.built = was_built
+                raise
+        if not self.trainable:  # a frozen model freezes what joins it (Keras sets it on the tree)
+            layer.trainable = False
+
+    def pop(self) -> Layer:
+        """Remove the last layer and return it (as Keras' ``Sequential.pop``).
+
+        >>> from nbmp import layers
+        >>> model = Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(2)])
+        >>> model.pop().units, len(model.layers), model(np.ones((1, 4), np.float32)).shape
+        (2, 1, (1, 3))
+        """
+        if not self._stack:
+            raise ValueError(f"Model {self.name!r} has no layers to pop")
+        layer = self._stack.pop()
+        self._output_shapes.pop(id(layer), None)
+        return layer
 
     def _build_from_input(self) -> None:
         assert self._input is not None
@@ -126,6 +146,9 @@ class Sequential(Layer):
     def load_weights(self, path: str | os.PathLike[str]) -> None:
         """Read weights written by ``save_weights``; on any mismatch nothing changes."""
         _, values = weights_file.load(path)
+        if not self.built:
+            raise ValueError(f"Model {self.name!r} is not built, so it has no weights to load into: "
+                             "call it on a batch, or start it with an Input, first")
         variables = self.weights
         for w, v in zip(variables, values):
             if v.dtype != w.true_dtype:

@@ -24,11 +24,21 @@ def save(path: str | os.PathLike[str], names: list[str], values: list[np.ndarray
 
 def load(path: str | os.PathLike[str]) -> tuple[list[str], list[np.ndarray]]:
     """The names and values written by ``save``."""
-    with np.load(path, allow_pickle=False) as data:
+    not_ours = f"{os.fspath(path)!r} is not an nbmp weights file (one that save_weights writes)"
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as e:  # not a zip archive or a .npy: NumPy takes it for pickled data
+        raise ValueError(f"{not_ours}: NumPy cannot read it as .npz ({e})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{not_ours}: it holds one array, not an .npz archive")
+    with data:
         if "names" not in data or "dtypes" not in data:
-            raise ValueError(f"{os.fspath(path)!r} is not an nbmp weights file (no names/dtypes)")
+            raise ValueError(f"{not_ours}: no names/dtypes")
         names = [str(n) for n in data["names"]]
         kinds = [str(d) for d in data["dtypes"]]
+        missing = [f"w{i}" for i in range(len(kinds)) if f"w{i}" not in data]
+        if missing:
+            raise ValueError(f"{not_ours}: it lists {len(kinds)} weights but lacks {', '.join(missing)}")
         values = [data[f"w{i}"].view(dtypes.as_numpy(kind)) if kind == "bfloat16" else data[f"w{i}"]
                   for i, kind in enumerate(kinds)]
     return names, values
