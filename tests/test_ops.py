@@ -499,6 +499,25 @@ def test_python_scalars_beside_halves_round_to_them_as_numpy_does(dtype):
     assert (nbmp.asarray([3], dtype="int8") + 1).tolist() == [4]  # integers: unchanged
 
 
+def test_int64_and_uint64_compare_exactly_as_numpy_does():
+    big, below = np.array([2**63 + 1], np.uint64), np.array([2**63 - 1], np.int64)
+    for op in ("equal", "greater", "less_equal"):
+        assert getattr(ops, op)(big, below).tolist() == getattr(np, op)(big, below).tolist(), op
+    assert (nbmp.asarray(np.array([2**60 + 1])) == 2**60).tolist() == [False]
+
+
+def test_booleans_squared_and_raised_to_powers_are_int8_as_numpys():
+    yes = np.array([True, False])
+    assert ops.square(yes).dtype == ops.power(yes, True).dtype == np.square(yes).dtype == "int8"
+    assert ops.power(nbmp.asarray([2.0], dtype="float16"), 2).dtype == "float16"
+
+
+def test_softmax_checks_the_axis_of_an_empty_array_too():
+    with pytest.raises(ValueError, match=r"axis 5 is out of range for an array of shape \(2, 0\)"):
+        ops.softmax(np.zeros((2, 0), np.float32), axis=5)
+    assert ops.softmax(np.float32(1.0)).item() == 1.0  # a 0-d array takes axis -1, as NumPy's max
+
+
 def test_normalize_refuses_an_epsilon_that_is_not_a_number():
     x = nbmp.asarray([1.0, 3.0])
     assert ops.normalize(x, 2.0, 1.0, epsilon=np.float32(0)).tolist() == [-1.0, 1.0]

@@ -114,9 +114,12 @@ def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
     be, mod = backend(*ops), xp(*ops)
-    values = [in_dtype(be, a._data, work) if isinstance(a, Array) else weak_value(a, out) for a in ops]
-    if comparison:  # compared in the operands' common dtype (float32 for halves), giving bools
+    if comparison:  # halves compared in float32, the rest as NumPy compares them (int64 with uint64
+        values = [(in_dtype(be, a._data, work) if dtypes.is_half(a.dtype) else a._data)  # exactly)
+                  if isinstance(a, Array) else weak_value(a, out) for a in ops]
         out = "bool"
+    else:
+        values = [in_dtype(be, a._data, work) if isinstance(a, Array) else weak_value(a, out) for a in ops]
     with np.errstate(all="ignore"):
         result = mod.asarray(getattr(mod, fn_name)(*values))
     if result.dtype != dtypes.as_numpy(out):

@@ -60,6 +60,9 @@ def softmax(x: Any, axis: int = -1) -> Array:
     if not dtypes.is_floating(x.dtype):
         raise TypeError(f"softmax needs a floating input. Received dtype {x.dtype.name}")
     axis = as_axes(axis)
+    for a in (axis,) if axis is None or isinstance(axis, int) else axis:
+        if a is not None and not -max(x.ndim, 1) <= a < max(x.ndim, 1):  # (a 0-d x takes 0, -1)
+            raise ValueError(f"softmax: axis {a} is out of range for an array of shape {x.shape}")
     if x.size == 0:  # nothing to normalise (and no maximum to subtract)
         return x
     be, mod = backend(x), xp(x)

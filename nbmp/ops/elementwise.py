@@ -44,7 +44,7 @@ def floor_divide(x: Any, y: Any) -> Array:
     >>> nbmp.ops.floor_divide(nbmp.asarray([7.0, -7.0], dtype="float16"), 2).tolist()
     [3.0, -4.0]
     """
-    return _integral_division("floor_divide", x, y)
+    return _bools_as_int8("floor_divide", x, y)
 
 
 def mod(x: Any, y: Any) -> Array:
@@ -54,17 +54,17 @@ def mod(x: Any, y: Any) -> Array:
     >>> nbmp.ops.mod(nbmp.asarray([7, -7]), 3).tolist()
     [1, 2]
     """
-    return _integral_division("remainder", x, y)
+    return _bools_as_int8("remainder", x, y)
 
 
-def _integral_division(fn_name: str, x: Any, y: Any) -> Array:
-    out = dtypes.result_type(*operands((x, y)))  # booleans divide as int8, as in NumPy
-    return elementwise(fn_name, x, y, out_dtype="int8" if out == "bool" else out)
+def _bools_as_int8(fn_name: str, *args: Any) -> Array:
+    out = dtypes.result_type(*operands(args))  # booleans divide and raise to powers as int8, as NumPy's
+    return elementwise(fn_name, *args, out_dtype="int8" if out == "bool" else out)
 
 
 def power(x: Any, y: Any) -> Array:
     """``x ** y``."""
-    return elementwise("power", x, y)
+    return _bools_as_int8("power", x, y)
 
 
 def maximum(x: Any, y: Any) -> Array:
@@ -146,7 +146,7 @@ def sqrt(x: Any) -> Array:
 
 def square(x: Any) -> Array:
     """``x * x``."""
-    return elementwise("square", x)
+    return _bools_as_int8("square", x)
 
 
 def _bitwise(fn_name: str, op_name: str, *args: Any) -> Array:
