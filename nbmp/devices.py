@@ -1,8 +1,9 @@
 """Which devices nbmp can compute on: ``"cpu"`` always, ``"cuda"`` when it is usable.
 
 ``"cuda"`` needs the ``numba-cuda`` package (``pip install nbmp[cuda12]`` or ``nbmp[cuda13]``,
-which also bring CuPy) and an NVIDIA GPU; or, without a GPU, ``NUMBA_ENABLE_CUDASIM=1``, which
-runs the same CUDA kernels in Numba's simulator on NumPy storage (slow, for tests and teaching).
+which also bring CuPy) and an NVIDIA GPU; or, without a GPU, that package and
+``NUMBA_ENABLE_CUDASIM=1``, which runs the same CUDA kernels in Numba's simulator on NumPy
+storage (slow, for tests and teaching).
 Nothing CUDA is imported until a CUDA device is asked for.
 
 >>> import nbmp
@@ -19,8 +20,8 @@ import os
 __all__ = ["devices", "check_device", "cuda_status", "cuda_simulated"]
 
 CUDA_HELP = ("install the CUDA extra, `pip install nbmp[cuda12]` (or nbmp[cuda13] for CUDA 13 "
-             "drivers), on a machine with an NVIDIA GPU; or set NUMBA_ENABLE_CUDASIM=1 before "
-             "starting Python to run the CUDA kernels in Numba's simulator")
+             "drivers), on a machine with an NVIDIA GPU; without one, with the extra installed, set "
+             "NUMBA_ENABLE_CUDASIM=1 before starting Python to run the CUDA kernels in Numba's simulator")
 
 
 def cuda_simulated() -> bool:

@@ -73,7 +73,8 @@ class Variable(Operators):
         initial_value: anything ``nbmp.asarray`` accepts.
         dtype: the stored dtype (default: that of `initial_value`).
         name: a name such as ``"dense/kernel"``.
-        trainable: whether optimizers update it.
+        trainable: Keras' flag for whether training updates it (nbmp runs models forward only:
+            it has no optimizers yet).
         autocast: whether it reads in the active autocast dtype inside a layer's call.
         device: where the value lives (``"cpu"`` or ``"cuda"``); default: where `initial_value`
             is (the CPU for NumPy arrays and Python values). Assigned values are moved there.

@@ -174,13 +174,13 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        """The weights an optimizer updates: none from a layer that is not trainable, nor from
-        its sublayers."""
+        """The weights training would update (Keras' split; nbmp has no optimizers yet): none
+        from a layer that is not trainable, nor from its sublayers."""
         return self._tracked(trainable_only=True)[1]
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
-        """The weights an optimizer leaves alone."""
+        """The weights training would leave alone (moving statistics, frozen layers' weights)."""
         trainable = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable]
 
