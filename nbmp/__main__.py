@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a device to run on (repeatable; default: the CPU, and the GPU when a "
                              "real one is usable)")
     parser.add_argument("--repeats", type=_at_least_one, default=5, help="timed runs per policy (median)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch")
     args = parser.parse_args(argv)
 
     import nbmp

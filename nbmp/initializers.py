@@ -43,10 +43,18 @@ def set_random_seed(seed: int) -> None:
     _generator = np.random.default_rng(seed)
 
 
+def is_seed(seed: Any) -> bool:
+    """Whether `seed` is an int >= 0 (NumPy's generators take those), booleans not."""
+    return isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and int(seed) >= 0
+
+
 class Initializer:
     """Base class: ``initializer(shape, dtype) -> np.ndarray``."""
 
     def __init__(self, seed: int | None = None) -> None:
+        if seed is not None and not is_seed(seed):
+            raise ValueError(f"{type(self).__name__}: seed must be an int >= 0 or None. "
+                             f"Received: seed={seed!r}")
         self.seed = seed
 
     def _generator(self) -> np.random.Generator:
@@ -179,7 +187,9 @@ class VarianceScaling(Initializer):
         if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
             raise ValueError("distribution must be 'truncated_normal', 'untruncated_normal' or "
                              f"'uniform'. Received: {distribution!r}")
-        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+        self.scale: float = float(scale)
+        self.mode: str = mode
+        self.distribution: str = distribution
 
     def sample(self, shape: tuple[int, ...]) -> np.ndarray:
         fan_in, fan_out = fans(shape)

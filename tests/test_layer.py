@@ -288,6 +288,9 @@ def test_initializers_by_class_name_or_class_and_lecun_uniform():
     assert type(initializers.get(initializers.HeNormal)) is initializers.HeNormal
     values = initializers.get("lecun_uniform")((400, 100))
     assert np.abs(values).max() <= np.sqrt(3 / 400) and np.abs(values).max() > 0.9 * np.sqrt(3 / 400)
+    for seed in ("x", -1, 1.5, True):
+        with pytest.raises(ValueError, match=f"GlorotUniform: seed must be an int >= 0 or None. .*={seed!r}"):
+            initializers.GlorotUniform(seed=seed)
     for scale in (-1.0, 0, None):
         with pytest.raises(ValueError, match=f"scale must be a number > 0. Received: scale={scale}"):
             initializers.VarianceScaling(scale=scale)

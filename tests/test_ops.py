@@ -513,9 +513,14 @@ def test_booleans_squared_and_raised_to_powers_are_int8_as_numpys():
 
 
 def test_softmax_checks_the_axis_of_an_empty_array_too():
-    with pytest.raises(ValueError, match=r"axis 5 is out of range for an array of shape \(2, 0\)"):
+    with pytest.raises(ValueError, match=r"from -2 to 1 for an array of shape \(2, 0\). Received: axis=5"):
         ops.softmax(np.zeros((2, 0), np.float32), axis=5)
     assert ops.softmax(np.float32(1.0)).item() == 1.0  # a 0-d array takes axis -1, as NumPy's max
+    x = np.ones((2, 3), np.float32)
+    assert ops.softmax(x, axis=np.int64(-1)).shape == ops.softmax(x, axis=[0, 1]).shape == (2, 3)
+    for bad in ((0, 0), (1, -1), 2):
+        with pytest.raises(ValueError, match=r"axis must be distinct ints from -2 to 1 for an array"):
+            ops.softmax(x[:, :0], axis=bad)
 
 
 def test_normalize_refuses_an_epsilon_that_is_not_a_number():

@@ -40,6 +40,8 @@ def test_reshape_with_minus_one_takes_an_empty_batch():
     assert model.predict(np.zeros((0, 12), np.float32), verbose=0).shape == (0, 4, 3)
     with pytest.raises(ValueError, match="shape .12,. .12 values. into .-1, 5.: 12 is not a multiple of 5"):
         layers.Reshape((-1, 5))(np.zeros((2, 12), np.float32))
+    with pytest.raises(ValueError, match=r"shape \(5,\) \(5 values\) into \(2, 2\)"):  # an empty batch too
+        layers.Reshape((2, 2))(np.zeros((0, 5), np.float32))
 
 
 def test_loading_weights_from_the_wrong_file_or_into_an_unbuilt_model_says_so(tmp_path):
@@ -47,8 +49,13 @@ def test_loading_weights_from_the_wrong_file_or_into_an_unbuilt_model_says_so(tm
     np.save(tmp_path / "one.npy", np.ones(3))
     (tmp_path / "text.npz").write_text("not an archive")
     np.savez(tmp_path / "short.npz", names=np.array(["a"]), dtypes=np.array(["float32"]))
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "zip.npz").write_bytes(b"PK\x03\x04 and then garbage")
+    np.savez(tmp_path / "objects.npz", names=np.array(["a"]), dtypes=np.array(["float32"]),
+             w0=np.array([None, 1], object))
     for name, match in (("one.npy", "holds one array, not an .npz archive"),
-                        ("text.npz", "cannot read it as .npz"),
+                        ("text.npz", "cannot read it as .npz"), ("empty.npz", "cannot read it as .npz"),
+                        ("zip.npz", "cannot read it as .npz"), ("objects.npz", "its arrays cannot be read"),
                         ("short.npz", "lists 1 weights but lacks w0")):
         with pytest.raises(ValueError, match=f"is not an nbmp weights file .*{match}"):
             model.load_weights(tmp_path / name)

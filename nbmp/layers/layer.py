@@ -134,19 +134,19 @@ class Layer:
     # ---- dtypes -------------------------------------------------------------------------
     @property
     def dtype_policy(self) -> DTypePolicy:
-        """The layer's policy (for ``"_infer"``, the inferred one after the first call)."""
-        return self._dtype_policy
-
-    @dtype_policy.setter
-    def dtype_policy(self, value: PolicyLike) -> None:
-        """Set the policy, as Keras 3 allows (a policy, its name, or None for the global one);
-        weights already made keep their dtype, later calls compute in the new compute dtype.
+        """The layer's policy (for ``"_infer"``, the inferred one after the first call). It can be
+        set, as in Keras 3 (a policy, its name, or None for the global one): weights already made
+        keep their dtype, later calls compute in the new compute dtype.
 
         >>> layer = Layer()
         >>> layer.dtype_policy = "mixed_float16"
         >>> layer.compute_dtype, layer.variable_dtype
         ('float16', 'float32')
         """
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value: PolicyLike) -> None:
         self._dtype_policy = as_policy(value)
         self._inferred_compute_dtype = None
 

@@ -47,13 +47,13 @@ class Reshape(Layer):
                              f"Received: target_shape={target_shape!r}")
 
     def call(self, inputs: Array) -> Array:
-        shape = self.target_shape
-        if -1 in shape:  # from one sample's size, so that a batch of none reshapes too
-            sample, known = math.prod(inputs.shape[1:]), -math.prod(shape)
-            if sample % known:
-                raise ValueError(f"Reshape cannot fit samples of shape {inputs.shape[1:]} ({sample} values) "
-                                 f"into {shape}: {sample} is not a multiple of {known}")
-            shape = tuple(sample // known if d == -1 else d for d in shape)
+        shape = self.target_shape  # checked against one sample's size, so that an empty batch is too
+        sample, known = math.prod(inputs.shape[1:]), abs(math.prod(shape))
+        if (sample % known) if -1 in shape else sample != known:
+            why = f"{sample} is not a multiple of {known}" if -1 in shape else f"it holds {known}"
+            raise ValueError(f"Reshape cannot fit samples of shape {inputs.shape[1:]} ({sample} values) "
+                             f"into {shape}: {why}")
+        shape = tuple(sample // known if d == -1 else d for d in shape)
         return ops.reshape(inputs, (inputs.shape[0],) + shape)
 
     def get_config(self) -> dict[str, Any]:

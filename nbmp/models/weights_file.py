@@ -4,6 +4,7 @@ so 16-bit floats are stored as their raw bits with the dtype name beside them)."
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -23,22 +24,30 @@ def save(path: str | os.PathLike[str], names: list[str], values: list[np.ndarray
 
 
 def load(path: str | os.PathLike[str]) -> tuple[list[str], list[np.ndarray]]:
-    """The names and values written by ``save``."""
-    not_ours = f"{os.fspath(path)!r} is not an nbmp weights file (one that save_weights writes)"
+    """The names and values written by ``save``; a file it did not write is a ValueError
+    saying why (a missing file stays FileNotFoundError)."""
     try:
         data = np.load(path, allow_pickle=False)
-    except ValueError as e:  # not a zip archive or a .npy: NumPy takes it for pickled data
-        raise ValueError(f"{not_ours}: NumPy cannot read it as .npz ({e})") from None
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:  # empty, truncated, not an archive
+        raise _not_ours(path, f"NumPy cannot read it as .npz ({e})") from None
     if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{not_ours}: it holds one array, not an .npz archive")
+        raise _not_ours(path, "it holds one array, not an .npz archive")
     with data:
         if "names" not in data or "dtypes" not in data:
-            raise ValueError(f"{not_ours}: no names/dtypes")
-        names = [str(n) for n in data["names"]]
-        kinds = [str(d) for d in data["dtypes"]]
-        missing = [f"w{i}" for i in range(len(kinds)) if f"w{i}" not in data]
-        if missing:
-            raise ValueError(f"{not_ours}: it lists {len(kinds)} weights but lacks {', '.join(missing)}")
-        values = [data[f"w{i}"].view(dtypes.as_numpy(kind)) if kind == "bfloat16" else data[f"w{i}"]
-                  for i, kind in enumerate(kinds)]
+            raise _not_ours(path, "no names/dtypes")
+        try:
+            names = [str(n) for n in data["names"]]
+            kinds = [str(d) for d in data["dtypes"]]
+            missing = [f"w{i}" for i in range(len(kinds)) if f"w{i}" not in data]
+            stored = [data[f"w{i}"] for i in range(len(kinds)) if not missing]
+        except (ValueError, EOFError, zipfile.BadZipFile) as e:  # object arrays, damaged members
+            raise _not_ours(path, f"its arrays cannot be read ({e})") from None
+    if missing:
+        raise _not_ours(path, f"it lists {len(kinds)} weights but lacks {', '.join(missing)}")
+    values = [v.view(dtypes.as_numpy(kind)) if kind == "bfloat16" else v for v, kind in zip(stored, kinds)]
     return names, values
+
+
+def _not_ours(path: Any, why: str) -> ValueError:
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
+    return ValueError(f"{name!r} is not an nbmp weights file (one that save_weights writes): {why}")

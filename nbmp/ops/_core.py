@@ -108,14 +108,15 @@ def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
 
     Result dtype by ``nbmp.dtypes.result_type`` (NEP 50, bfloat16-aware) unless `out_dtype`
     is given; 16-bit floats are computed in float32 and rounded once, Python scalars first rounded
-    to them (``weak_value``). A `comparison` gives bools, computed as that result dtype would be.
+    to them (``weak_value``). A `comparison` gives bools: halves compared in float32, other
+    arrays as NumPy compares them (int64 with uint64 exactly, not through float64).
     """
     ops = operands(args, names)
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
     be, mod = backend(*ops), xp(*ops)
-    if comparison:  # halves compared in float32, the rest as NumPy compares them (int64 with uint64
-        values = [(in_dtype(be, a._data, work) if dtypes.is_half(a.dtype) else a._data)  # exactly)
+    if comparison:
+        values = [(in_dtype(be, a._data, work) if dtypes.is_half(a.dtype) else a._data)
                   if isinstance(a, Array) else weak_value(a, out) for a in ops]
         out = "bool"
     else:

@@ -10,7 +10,7 @@ import numpy as np
 from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.backend.reference import ACTIVATIONS as FUSABLE
-from nbmp.ops._core import as_array, as_axes, backend, work_dtype, wrap, xp
+from nbmp.ops._core import as_array, as_axes, backend, is_int, work_dtype, wrap, xp
 
 __all__ = ["relu", "sigmoid", "tanh", "gelu", "softmax", "linear", "get", "epilogue", "FUSABLE"]
 
@@ -59,17 +59,19 @@ def softmax(x: Any, axis: int = -1) -> Array:
     x = as_array(x)
     if not dtypes.is_floating(x.dtype):
         raise TypeError(f"softmax needs a floating input. Received dtype {x.dtype.name}")
-    axis = as_axes(axis)
-    for a in (axis,) if axis is None or isinstance(axis, int) else axis:
-        if a is not None and not -max(x.ndim, 1) <= a < max(x.ndim, 1):  # (a 0-d x takes 0, -1)
-            raise ValueError(f"softmax: axis {a} is out of range for an array of shape {x.shape}")
+    checked = as_axes(axis)
+    rank = max(x.ndim, 1)  # (a 0-d x takes axis 0 or -1, as NumPy's reductions)
+    axes: tuple[int, ...] = () if checked is None else (checked,) if is_int(checked) else checked
+    if any(not -rank <= a < rank for a in axes) or len({a % rank for a in axes}) < len(axes):
+        raise ValueError(f"softmax: axis must be distinct ints from {-rank} to {rank - 1} for an array of "
+                         f"shape {x.shape}. Received: axis={axis!r}")
     if x.size == 0:  # nothing to normalise (and no maximum to subtract)
         return x
     be, mod = backend(x), xp(x)
     work = be.cast(x._data, work_dtype(x.dtype))
     with np.errstate(all="ignore"):
-        e = mod.exp(work - mod.max(work, axis=axis, keepdims=True))
-        y = e / mod.sum(e, axis=axis, keepdims=True)
+        e = mod.exp(work - mod.max(work, axis=checked, keepdims=True))
+        y = e / mod.sum(e, axis=checked, keepdims=True)
     return wrap(be.cast(y, x.dtype), x)
 
 
