@@ -21,6 +21,7 @@ arrays under the CUDA simulator); ``.to()`` and ``.numpy()`` are the explicit tr
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -395,9 +396,8 @@ class Array(Operators):
     # ---- display -----------------------------------------------------------------------
     def __repr__(self) -> str:
         data = self._host()
-        bf16 = dtypes.canonical_name(data.dtype) == "bfloat16"
         body = np.array2string(data, separator=", ", prefix="Array(", threshold=200,
-                               formatter={"all": _bfloat16_text(data, 200)} if bf16 else None)
+                               formatter=_formatter(data, 200))
         shape = f", shape={self.shape}" if self.size == 0 and self.ndim != 1 else ""  # as NumPy's
         return f"Array({body}{shape}, dtype={self.dtype.name}, device={self._device!r})"
 
@@ -443,6 +443,14 @@ _UFUNC_OPS = {
         "greater_equal", "floor_divide", "bitwise_and", "bitwise_or", "bitwise_xor")},
     "absolute": "abs", "remainder": "mod", "invert": "bitwise_invert",
 }
+
+
+def _formatter(data: np.ndarray, threshold: int) -> Any:  # (NumPy types it as a private dict)
+    """``np.array2string``'s formatter for `data` shown up to `threshold` elements: NumPy's own
+    (None), but for bfloat16, which NumPy prints as the float32 it converts to."""
+    if dtypes.canonical_name(data.dtype) != "bfloat16":
+        return None
+    return {"all": _bfloat16_text(data, threshold)}
 
 
 def _bfloat16_text(data: np.ndarray, threshold: int) -> Any:
@@ -555,8 +563,8 @@ def _leaves_as_numpy(x: Any) -> np.ndarray:
 
 
 def _is_real(v: Any) -> bool:
-    """Whether `v` is a Python or NumPy real number (bools included)."""
-    return isinstance(v, (int, float, np.number, np.bool_)) and not isinstance(v, complex)
+    """Whether `v` is a Python or NumPy real number, booleans included."""
+    return isinstance(v, (numbers.Real, np.bool_))
 
 
 def _html_summary(x: Array) -> str:
@@ -572,9 +580,7 @@ def _html_summary(x: Array) -> str:
                 low, high, mean = (_fewest_digits(data.dtype.type(v)) for v in (low, high, mean))
             parts = [f"min {low:.6g}", f"max {high:.6g}", f"mean {mean:.6g}"] + parts
         stats = "<br>" + ", ".join(parts)
-    bf16 = dtypes.canonical_name(data.dtype) == "bfloat16"
-    values = np.array2string(data, separator=", ", threshold=100,
-                             formatter={"all": _bfloat16_text(data, 100)} if bf16 else None)
+    values = np.array2string(data, separator=", ", threshold=100, formatter=_formatter(data, 100))
     return (
         f"<div><b>nbmp.Array</b> shape <code>{x.shape}</code> dtype <code>{x.dtype.name}</code> "
         f"device <code>{x.device}</code>{stats}<pre>{values}</pre></div>"

@@ -14,12 +14,12 @@ array([0.5, 0.5], dtype=float16)
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from nbmp import dtypes
+from nbmp.ops._core import is_int, is_real
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform",
@@ -43,16 +43,11 @@ def set_random_seed(seed: int) -> None:
     _generator = np.random.default_rng(seed)
 
 
-def is_seed(seed: Any) -> bool:
-    """Whether `seed` is an int >= 0 (NumPy's generators take those), booleans not."""
-    return isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and int(seed) >= 0
-
-
 class Initializer:
     """Base class: ``initializer(shape, dtype) -> np.ndarray``."""
 
     def __init__(self, seed: int | None = None) -> None:
-        if seed is not None and not is_seed(seed):
+        if seed is not None and not (is_int(seed) and int(seed) >= 0):  # what NumPy's generators take
             raise ValueError(f"{type(self).__name__}: seed must be an int >= 0 or None. "
                              f"Received: seed={seed!r}")
         self.seed = seed
@@ -180,7 +175,7 @@ class VarianceScaling(Initializer):
     def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal",
                  seed: int | None = None) -> None:
         super().__init__(seed)
-        if not isinstance(scale, numbers.Real) or isinstance(scale, bool) or not scale > 0:
+        if not is_real(scale) or not scale > 0:
             raise ValueError(f"scale must be a number > 0. Received: scale={scale!r}")
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"mode must be 'fan_in', 'fan_out' or 'fan_avg'. Received: {mode!r}")

@@ -33,19 +33,21 @@ def load(path: str | os.PathLike[str]) -> tuple[list[str], list[np.ndarray]]:
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise _not_ours(path, "it holds one array, not an .npz archive")
     with data:
+        def read(key: str) -> np.ndarray:
+            try:
+                return data[key]
+            except (ValueError, EOFError, zipfile.BadZipFile) as e:  # object arrays, damaged members
+                raise _not_ours(path, f"its arrays cannot be read ({e})") from None
+
         if "names" not in data or "dtypes" not in data:
             raise _not_ours(path, "no names/dtypes")
-        try:
-            names = [str(n) for n in data["names"]]
-            kinds = [str(d) for d in data["dtypes"]]
-            missing = [f"w{i}" for i in range(len(kinds)) if f"w{i}" not in data]
-            stored = [data[f"w{i}"] for i in range(len(kinds)) if not missing]
-        except (ValueError, EOFError, zipfile.BadZipFile) as e:  # object arrays, damaged members
-            raise _not_ours(path, f"its arrays cannot be read ({e})") from None
-    if missing:
-        raise _not_ours(path, f"it lists {len(kinds)} weights but lacks {', '.join(missing)}")
-    values = [v.view(dtypes.as_numpy(kind)) if kind == "bfloat16" else v for v, kind in zip(stored, kinds)]
-    return names, values
+        names = [str(n) for n in read("names")]
+        kinds = [str(d) for d in read("dtypes")]
+        missing = [f"w{i}" for i in range(len(kinds)) if f"w{i}" not in data]
+        if missing:
+            raise _not_ours(path, f"it lists {len(kinds)} weights but lacks {', '.join(missing)}")
+        values = [read(f"w{i}") for i in range(len(kinds))]
+    return names, [v.view(dtypes.as_numpy(k)) if k == "bfloat16" else v for v, k in zip(values, kinds)]
 
 
 def _not_ours(path: Any, why: str) -> ValueError:

@@ -20,6 +20,11 @@ def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def is_real(value: Any) -> bool:
+    """Whether `value` is a real number, a Python or a NumPy one (booleans are not)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def as_axes(axis: Any) -> Any:
     """An axis argument as NumPy takes it: None, an int, or a tuple of ints (from any sequence
     of them); anything else (``True``, ``"0"``, ``1.0``) is a TypeError saying what came."""
@@ -115,12 +120,11 @@ def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
     be, mod = backend(*ops), xp(*ops)
+    values = [weak_value(a, out) if not isinstance(a, Array)
+              else a._data if comparison and not dtypes.is_half(a.dtype)
+              else in_dtype(be, a._data, work) for a in ops]
     if comparison:
-        values = [(in_dtype(be, a._data, work) if dtypes.is_half(a.dtype) else a._data)
-                  if isinstance(a, Array) else weak_value(a, out) for a in ops]
         out = "bool"
-    else:
-        values = [in_dtype(be, a._data, work) if isinstance(a, Array) else weak_value(a, out) for a in ops]
     with np.errstate(all="ignore"):
         result = mod.asarray(getattr(mod, fn_name)(*values))
     if result.dtype != dtypes.as_numpy(out):

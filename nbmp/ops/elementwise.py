@@ -58,8 +58,9 @@ def mod(x: Any, y: Any) -> Array:
 
 
 def _bools_as_int8(fn_name: str, *args: Any) -> Array:
-    out = dtypes.result_type(*operands(args))  # booleans divide and raise to powers as int8, as NumPy's
-    return elementwise(fn_name, *args, out_dtype="int8" if out == "bool" else out)
+    ops = operands(args)
+    out = dtypes.result_type(*ops)  # booleans divide and raise to powers as int8, as NumPy's
+    return elementwise(fn_name, *ops, out_dtype="int8" if out == "bool" else out)
 
 
 def power(x: Any, y: Any) -> Array:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from nbmp import dtypes
 from nbmp.array import Array
-from nbmp.ops._core import as_array, as_axes, backend, is_weak_scalar, work_dtype, wrap, xp
+from nbmp.ops._core import as_array, as_axes, backend, is_real, is_weak_scalar, work_dtype, wrap, xp
 
 Axes = int | tuple[int, ...] | list[int]
 
@@ -44,7 +43,7 @@ def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any =
     if mean is None or variance is None:
         raise ValueError(f"normalize needs a mean and a variance. Received: mean={mean!r}, "
                          f"variance={variance!r}")
-    if not isinstance(epsilon, numbers.Real) or isinstance(epsilon, bool) or not epsilon >= 0:
+    if not is_real(epsilon) or not epsilon >= 0:
         raise ValueError(f"normalize: epsilon must be a number >= 0. Received: epsilon={epsilon!r}")
 
     def f(v: Any) -> Any:
