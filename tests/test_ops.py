@@ -246,6 +246,24 @@ def test_gelu_keeps_its_relative_accuracy_far_left(dtype):
         np.testing.assert_allclose(got.numpy().astype(np.float64), exact, *tolerance)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_sigmoid_keeps_tiny_values_far_left(dtype):
+    # 1 / (1 + exp(-x)) overflows exp for x below about -88.7 and gave 0; the values are float32
+    # (and bfloat16) subnormals down to about -103 (-92 for bfloat16), exact 0 and 1 at the ends
+    x = np.array([-80.0, -90.0, -92.0, -100.0, -1e4, -np.inf, 100.0, np.inf, np.nan])
+    with np.errstate(over="ignore"):
+        exact = 1 / (1 + np.exp(-x))  # float64 reaches these values directly
+    want = nbmp.asarray(exact, dtype=dtype).numpy().astype(np.float64)
+    assert want[2] > 0  # the rounded references themselves are not all zero
+    xs = nbmp.asarray(x, dtype=dtype)
+    column = nbmp.asarray(x.reshape(1, 1, -1, 1), dtype=dtype)
+    fused = ops.dense(ops.reshape(xs, (-1, 1)), nbmp.asarray([[1.0]], dtype=dtype), activation="sigmoid")
+    conv = ops.conv2d(column, nbmp.asarray(np.ones((1, 1, 1, 1)), dtype=dtype), activation="sigmoid")
+    ulps = {"float32": 2.0**-22, "bfloat16": 2.0**-7}[dtype]  # float32's exp is not correctly rounded
+    for got in (ops.sigmoid(xs), ops.reshape(fused, (-1,)), ops.reshape(conv, (-1,))):
+        np.testing.assert_allclose(got.numpy().astype(np.float64), want, rtol=ulps, atol=2.0**-149)
+
+
 def test_softmax_is_stable_and_sums_to_one():
     x = nbmp.asarray([[1000.0, 1000.0, -np.inf]], dtype="float16")
     got = ops.softmax(x)

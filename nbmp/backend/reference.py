@@ -31,8 +31,9 @@ def activation(y: np.ndarray, name: str | None) -> np.ndarray:
         return y
     if name == "relu":
         return np.maximum(y, 0)
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-y))
+    if name == "sigmoid":  # exp(-|y|) cannot overflow: 1 / (1 + exp(-y)) was 0 below about -88.7
+        e = np.exp(-np.abs(y))
+        return np.where(y < 0, e, 1) / (1 + e)
     if name == "tanh":
         return np.tanh(y)
     if name == "gelu":  # exact gelu, x * Phi(x), with erfc (1 + erf cancels for negative x)

@@ -171,6 +171,17 @@ def test_activation(cuda_backend, rng, name):
     np.testing.assert_allclose(y, exact, rtol=2e-6, atol=1e-7)
 
 
+def test_sigmoid_keeps_tiny_values_far_left(cuda_backend):
+    from nbmp.backend.cuda.storage import to_device
+
+    x = np.array([-80.0, -90.0, -100.0, -np.inf, 100.0, np.nan], np.float32)
+    y = _host(cuda_backend.activation(to_device(x), "sigmoid"))
+    with np.errstate(over="ignore"):
+        exact = 1 / (1 + np.exp(-x.astype(np.float64)))
+    np.testing.assert_allclose(y, exact.astype(np.float32), rtol=2.0**-22, atol=2.0**-149)
+    assert y[2] > 0  # 1 / (1 + exp(100)) overflowed to 0
+
+
 def test_plan_picks_the_simt_tile_by_occupancy(cuda_backend):
     """(The tensor-core choice on sm_80+ is checked by the compile test: the simulator cannot
     build the linked mma kernels.)"""

@@ -101,7 +101,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-24/simd-8/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-25/simd-8/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION,
                  amx.KERNEL_VERSION)
 
@@ -226,8 +226,9 @@ def _activate(x, act):
     """Activation number ``act`` (see ``ACTIVATIONS``) of float32 ``x``."""
     if act == 1:
         return np.float32(0) if x < 0 else x
-    if act == 2:
-        return np.float32(1) / (np.float32(1) + math.exp(-x))
+    if act == 2:  # exp(-|x|) cannot overflow: 1 / (1 + exp(-x)) was 0 below about -88.7
+        e = math.exp(-abs(x))
+        return (e if x < 0 else np.float32(1)) / (np.float32(1) + e)
     if act == 3:
         return math.tanh(x)
     if act == 4:  # x * Phi(x), with erfc: 1 + erf(x / sqrt 2) cancels for x below about -5

@@ -32,7 +32,8 @@ def activation_fn(name, acc):
     """Device function applying activation `name` (``None``: identity) in the `acc` dtype.
 
     gelu is the exact one, ``x * Phi(x)`` with ``erfc`` (``1 + erf`` would cancel for x below
-    about -5); sigmoid is ``1 / (1 + exp(-x))``.
+    about -5); sigmoid is ``1 / (1 + exp(-x))`` written as ``e / (1 + e)`` with ``e = exp(x)`` for
+    negative x (``exp(-x)`` would overflow below about -88.7 and give 0).
     """
     acc = np.dtype(acc).type
     zero, half, one, rsqrt2 = acc(0), acc(0.5), acc(1), acc(1 / math.sqrt(2))
@@ -44,7 +45,8 @@ def activation_fn(name, acc):
             return zero if v < zero else v  # NaN stays NaN
     elif name == "sigmoid":
         def fn(v):
-            return one / (one + math.exp(-v))
+            e = math.exp(-abs(v))
+            return (e if v < zero else one) / (one + e)
     elif name == "tanh":
         def fn(v):
             return math.tanh(v)
