@@ -385,6 +385,24 @@ def test_amx_products_on_two_threads_stay_right_call_after_call(use_threads, eve
         np.testing.assert_array_equal(gemm.gemm(a, b, np.float32), first)
 
 
+@needs_amx
+@pytest.mark.parametrize("threads_used", [1, 2])
+@pytest.mark.parametrize("layout", ["C", "F"])
+# 20 and 64 rows: items take all the bands of a slab and pack their panels of b themselves
+# (gemm.FUSED_BANDS); 200: the slab's panels are packed first, for all its bands. 1100 deep:
+# five blocks of k; 200 columns: a short last panel.
+@pytest.mark.parametrize("m", [20, 64, 200])
+def test_amx_products_packing_b_as_they_go_or_first_agree(m, layout, threads_used, use_threads,
+                                                         every_call_threaded):
+    rng = np.random.default_rng(13)
+    a, b = _operand(rng, (m, 1100), "bfloat16", "C"), _operand(rng, (1100, 200), "bfloat16", layout)
+    use_threads(threads_used)
+    got = gemm.gemm(a, b, np.float32)
+    _check(got, a, b, "float32")
+    # the same blocks of k in the same order as from a PackedB: the same sums, bit for bit
+    np.testing.assert_array_equal(got, gemm.gemm(a, gemm.pack_b(b), np.float32))
+
+
 @needs_lossy
 @pytest.mark.parametrize("which", ["a", "b"])
 @pytest.mark.parametrize("m, k, n", [(40, 90, 30),  # one thread

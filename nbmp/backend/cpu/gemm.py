@@ -101,7 +101,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-25/simd-8/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-26/simd-8/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION,
                  amx.KERNEL_VERSION)
 
@@ -135,6 +135,10 @@ _B_CACHED = 1 << 20
 _SUM_BYTES_STREAMED = 1 << 18
 #: How many work items ``_thread_tiles`` cuts a thread's slab of the output into, at least.
 ITEMS_PER_SLAB = 2
+#: Slabs of up to this many bands pack B as they go (``_tile_items``); with 3-4 bands (96-128
+#: rows) the chunks of panels that keep the same partial sums got too small (A packed again for
+#: each): 0.75x at 96x2048x2048 and 128x512x4096 on one thread.
+FUSED_BANDS = 2
 #: Up to this many multiply-adds a product runs in the calling thread alone (``thread_count``);
 #: ``SERIAL_MAX_TILES`` on AMX, ``PACK_SERIAL_MAX`` float32 slots for ``PackedB``. Handing work to
 #: the pool and back costs tens of microseconds: 20 for an empty call on the 2-core virtual
@@ -557,6 +561,12 @@ def _pack_b_block(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs):
         return _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, pairs)
     _pack_b(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d)
     return False
+
+
+@njit(**_OPTS)  # not inlined: ``_thread_tiles`` calls it in two places
+def _pack_b_tiles(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d):
+    """``_pack_b_pairs`` for the AMX kernel (``pairs=TILES``)."""
+    return _pack_b_pairs(b, off, rs, cs, n, t_lo, t_hi, p0, kc, bp, d, TILES)
 
 
 @njit(**_OPTS)
@@ -1001,16 +1011,22 @@ def _tile_blocking(k, depth, most_panels):
 
 
 @njit(inline="always", **_OPTS)
-def _tile_items(m, n, k, depth, v, nthreads):
+def _tile_items(m, n, k, depth, v, nthreads, pack):
     """``(s_lo, s_hi, t_lo, t_hi, panels, bands)``: thread `v`'s ``_thread_slab`` of the output
     and the chunk of it a work item of ``_thread_tiles`` covers, ``panels`` x ``bands``.
 
     ``_tile_blocking``'s chunk, cut (bands first, which costs nothing, then panels, which
     packs A once more per chunk) until the slab holds ``ITEMS_PER_SLAB`` items or more (when
-    there are other threads to share them with).
+    there are other threads to share them with). If B is to be packed (`pack`) and the slab
+    has at most ``FUSED_BANDS`` bands, an item takes them all, with fewer panels to keep as
+    many partial sums: each panel of B then meets one item, which packs it where the kernel
+    reads it next (``_thread_tiles``).
     """
     s_lo, s_hi, t_lo, t_hi = _thread_slab(v, nthreads, m, n, BAND)
     panels, bands = _tile_blocking(k, depth, max(t_hi - t_lo, 1))
+    if pack and 0 < s_hi - s_lo <= FUSED_BANDS:  # the same partial sums, all bands
+        panels = max(min(panels, panels * bands // (s_hi - s_lo)), 1)
+        bands = s_hi - s_lo
     bands = max(min(bands, s_hi - s_lo), 1)
     want = ITEMS_PER_SLAB if nthreads > 1 else 1
     while bands > 1 and -(-(s_hi - s_lo) // bands) * -(-(t_hi - t_lo) // panels) < want:
@@ -1050,7 +1066,9 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
     late start) does less of the work rather than all waiting for it, while each mostly reads
     its own part of B. B is read from ``packed`` (a ``PackedB``'s layout), which, if `pack`,
     the first thread at a slab fills with the slab's panels, all of K, before any item of it
-    runs (once for all slabs of rows: ``_b_packer``). A is packed for each item, a block of
+    runs (once for all slabs of rows: ``_b_packer``); but where an item covers all the bands
+    of its slab (``_tile_items``), it packs its panels of B itself, a block of depth at a time,
+    into a scratch buffer. A is packed for each item, a block of
     depth at a time (``_pack_rows_pairs``; or, if ``geo`` is not empty,
     ``_pack_im2col_pairs`` of the image ``a``, for a convolution).
     `config` is ``amx.CONFIG``; ``work`` as ``_FLAGS`` says. A bf16 subnormal met while
@@ -1061,37 +1079,43 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
     depth = _block_depth(k, TILES)
     most = _steps(min(depth, k), TILES)
     b16, npad = packed.view(np.int16), nt * NR
-    sum_size = a_size = 0
+    sum_size = a_size = b_size = 0
     for v in range(nthreads):  # scratch for the largest item of any slab
-        panels, bands = _tile_items(m, n, k, depth, v, nthreads)[4:]
+        panels, bands = _tile_items(m, n, k, depth, v, nthreads, pack)[4:]
         a_size, sum_size = max(a_size, bands * BAND * most), max(sum_size, bands * BAND * panels * NR)
-    ap = _line_aligned(a_size)
-    a16 = ap.view(np.int16)
+        b_size = max(b_size, panels * most * NR)
+    ap, bl = _line_aligned(a_size), _line_aligned(b_size if pack else 0)
+    a16, bl16 = ap.view(np.int16), bl.view(np.int16)
     sums = _line_aligned(sum_size if k > depth else 0)
     tile = _line_aligned(BAND * NR)
     stop = nthreads * _FLAGS
     amx.configure(config)
     for turn in range(nthreads):
         v = (th + turn) % nthreads
-        s_lo, s_hi, t_lo, t_hi, panels, bands = _tile_items(m, n, k, depth, v, nthreads)
+        s_lo, s_hi, t_lo, t_hi, panels, bands = _tile_items(m, n, k, depth, v, nthreads, pack)
         if s_lo == s_hi or t_lo == t_hi or work[stop]:
             continue
         flags, packer = v * _FLAGS, _b_packer(v, nthreads, m, n) * _FLAGS
-        if pack:
+        groups = -(-(s_hi - s_lo) // bands)
+        # Each panel of B that only one item reads is packed by that item, a block at a time,
+        # into ``bl``, where the kernel finds it in cache: packed all at once, B went to memory
+        # and back. Against that, in one process (10 rounds alternated, one / two threads):
+        # 16x1024x4096 1.57x / 1.62x, 32x512x2048 1.22x / 1.16x, 64x4096x1024 1.19x / 1.05x,
+        # 64x784x512 1.05x / 1.03x.
+        fused = pack and groups == 1
+        if pack and not fused:
             if claim(work, packer + _PACKER) == 0:  # B's panels of the slab, all of K
                 found = False
                 for p0 in range(0, k, depth):
                     kc = min(depth, k - p0)
                     at = _block_offset(p0, depth, TILES, npad) + t_lo * _steps(kc, TILES) * NR
-                    found = found or _pack_b_block(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, packed, at,
-                                                   TILES)
+                    found = found or _pack_b_tiles(b, boff, brs, bcs, n, t_lo, t_hi, p0, kc, packed, at)
                 if found:
                     subnormal[th] = 1
                     publish(work, stop, 1)
                 publish(work, packer + _PACKED, -1 if found else 1)
             elif wait_for(work, packer + _PACKED) < 0:
                 break
-        groups = -(-(s_hi - s_lo) // bands)
         items = -(-(t_hi - t_lo) // panels) * groups
         ldw = panels * NR  # the partial sums of an item, rows ldw apart
         while not work[stop]:
@@ -1109,23 +1133,28 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
                     found = _pack_im2col_pairs(a, geo, m, sb * BAND, se * BAND, p0, kc, steps, ap)
                 else:
                     found = _pack_rows_pairs(a, aoff, ars, acs, m, sb * BAND, se * BAND, p0, kc, steps, ap)
+                if fused:
+                    found = found or _pack_b_tiles(b, boff, brs, bcs, n, t0, t1, p0, kc, bl, 0)
                 if found:
                     subnormal[th] = 1
                     publish(work, stop, 1)
                     break
-                b_block = _block_offset(p0, depth, TILES, npad)
+                if fused:  # panel t of the item at (t - t0) * steps * NR
+                    src, b_block = bl16, -t0 * steps * NR
+                else:
+                    src, b_block = b16, _block_offset(p0, depth, TILES, npad)
                 for t in range(t0, t1):
                     j = t * NR
                     bo = b_block + t * steps * NR
                     for s in range(sb, se):
                         ao, at = (s - sb) * BAND * steps, (s - sb) * BAND * ldw + (t - t0) * NR
                         if last:
-                            _kernel_tiles(steps, a16, ao, b16, bo, sums, at, ldw, not first, tile, 0, NR)
+                            _kernel_tiles(steps, a16, ao, src, bo, sums, at, ldw, not first, tile, 0, NR)
                             i = s * BAND
                             _update(tile, acc, False, out16, out_kind, i, j, min(BAND, m - i),
                                     min(NR, n - j), ldc, bias, act)
                         else:
-                            _kernel_tiles(steps, a16, ao, b16, bo, sums, at, ldw, not first, sums, at, ldw)
+                            _kernel_tiles(steps, a16, ao, src, bo, sums, at, ldw, not first, sums, at, ldw)
     amx.release()
 
 
