@@ -101,7 +101,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-26/simd-8/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-27/simd-8/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION,
                  amx.KERNEL_VERSION)
 
@@ -1019,17 +1019,18 @@ def _tile_items(m, n, k, depth, v, nthreads, pack):
     packs A once more per chunk) until the slab holds ``ITEMS_PER_SLAB`` items or more (when
     there are other threads to share them with). If B is to be packed (`pack`) and the slab
     has at most ``FUSED_BANDS`` bands, an item takes them all, with fewer panels to keep as
-    many partial sums: each panel of B then meets one item, which packs it where the kernel
-    reads it next (``_thread_tiles``).
+    many partial sums (and is cut in panels only): each panel of B then meets one item, which
+    packs it where the kernel reads it next (``_thread_tiles``).
     """
     s_lo, s_hi, t_lo, t_hi = _thread_slab(v, nthreads, m, n, BAND)
     panels, bands = _tile_blocking(k, depth, max(t_hi - t_lo, 1))
-    if pack and 0 < s_hi - s_lo <= FUSED_BANDS:  # the same partial sums, all bands
+    fused = pack and 0 < s_hi - s_lo <= FUSED_BANDS
+    if fused:  # the same partial sums, all bands
         panels = max(min(panels, panels * bands // (s_hi - s_lo)), 1)
         bands = s_hi - s_lo
     bands = max(min(bands, s_hi - s_lo), 1)
     want = ITEMS_PER_SLAB if nthreads > 1 else 1
-    while bands > 1 and -(-(s_hi - s_lo) // bands) * -(-(t_hi - t_lo) // panels) < want:
+    while not fused and bands > 1 and -(-(s_hi - s_lo) // bands) * -(-(t_hi - t_lo) // panels) < want:
         bands = (bands + 1) // 2
     while panels > 1 and -(-(s_hi - s_lo) // bands) * -(-(t_hi - t_lo) // panels) < want:
         panels = (panels + 1) // 2
