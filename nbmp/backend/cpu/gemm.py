@@ -1135,7 +1135,8 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
                 else:
                     found = _pack_rows_pairs(a, aoff, ars, acs, m, sb * BAND, se * BAND, p0, kc, steps, ap)
                 if fused:
-                    found = found or _pack_b_tiles(b, boff, brs, bcs, n, t0, t1, p0, kc, bl, 0)
+                    # np.int64: a literal 0 compiled the packer a second time (3 s)
+                    found = found or _pack_b_tiles(b, boff, brs, bcs, n, t0, t1, p0, kc, bl, np.int64(0))
                 if found:
                     subnormal[th] = 1
                     publish(work, stop, 1)
