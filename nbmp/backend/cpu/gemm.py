@@ -1101,7 +1101,8 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
         # Each panel of B that only one item reads is packed by that item, a block at a time,
         # into ``bl``, where the kernel finds it in cache: packed all at once, B went to memory
         # and back. Against that, in one process (10 rounds alternated, one / two threads):
-        # 16x1024x4096 1.57x / 1.62x, 32x512x2048 1.22x / 1.16x, 64x4096x1024 1.19x / 1.05x,
+        # 16x1024x4096 1.57x / 1.62x, 32x512x2048 1.22x / 1.16x, 64x4096x1024 1.19x / 1.05x
+        # (two threads 1.36x-1.64x more once such slabs were cut by panels only, _tile_items),
         # 64x784x512 1.05x / 1.03x.
         fused = pack and groups == 1
         if pack and not fused:
