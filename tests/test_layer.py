@@ -507,3 +507,42 @@ def test_set_weights_takes_python_numbers_at_the_weights_precision():
     dense.build((None, 2))
     dense.set_weights([[[0.1], [0.2]], [0.3]])
     assert dense.get_weights()[0].tolist() == [[0.1], [0.2]] and dense.get_weights()[1].tolist() == [0.3]
+
+
+@pytest.mark.parametrize("policy", ["float16", "bfloat16", "float64"])
+def test_a_policy_set_on_a_built_layer_gives_its_compute_dtype(policy):
+    layer = SimpleDense(2)
+    layer(np.ones((1, 3), np.float32))
+    layer.dtype_policy = policy
+    y = layer(np.ones((1, 3), np.float32))
+    assert y.dtype == policy and layer.seen == (policy, policy)  # the float32 kernel read in it
+    assert layer.kernel.true_dtype == "float32"  # weights already made keep their dtype
+
+
+def test_infer_built_by_hand_computes_in_the_first_inputs_dtype():
+    layer = nbmp.layers.Dense(2, dtype="_infer")
+    layer.build((None, 3))  # weights made before the policy is known: float32
+    assert layer(np.ones((1, 3), np.float16)).dtype == "float16"
+    assert layer.kernel.true_dtype == "float32"
+
+
+def test_a_layer_names_its_own_arguments_for_an_unknown_one():
+    with pytest.raises(TypeError, match="activaton.*Valid: units, activation, use_bias, .*, dtype"):
+        nbmp.layers.Dense(2, activaton="relu")
+    with pytest.raises(TypeError, match=r"Valid: units(?!.*units).*Input\(\(784,\)\)"):
+        nbmp.layers.Dense(2, input_shape=(784,))
+
+
+@pytest.mark.parametrize("make, out", [(lambda: nbmp.layers.Dense(2), (4, 2)),
+                                       (lambda: nbmp.layers.LayerNormalization(), (4, 3)),
+                                       (lambda: SimpleDense(2), (4, 2))])
+def test_build_takes_a_shape_as_a_list(make, out):
+    layer = make()
+    layer.build([None, 3])
+    assert layer.built and layer(np.ones((4, 3), np.float32)).shape == out
+
+
+def test_an_unbuilt_layer_checks_the_device_it_is_moved_to():
+    with pytest.raises(ValueError, match="Unknown device 'gpu'"):
+        nbmp.layers.Dense(2).to("gpu")
+    assert nbmp.layers.Dense(2).to("cpu").built is False

@@ -273,3 +273,21 @@ def test_global_average_pooling_of_integers_is_in_the_compute_dtype():
     with nbmp.policy_scope("mixed_bfloat16"):
         pooled = layers.GlobalAveragePooling2D()(np.arange(4, dtype=np.int32).reshape(1, 2, 2, 1))
     assert pooled.dtype == nbmp.dtypes.bfloat16 and pooled.tolist() == [[1.5]]
+
+
+@pytest.mark.parametrize("policy", ["float16", "bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("norm", [layers.BatchNormalization, layers.LayerNormalization])
+def test_normalization_layers_report_the_float32_their_weights_are_in(norm, policy):
+    layer = norm(dtype=policy)
+    layer.build((None, 4))
+    assert layer.variable_dtype == layer.dtype == "float32"
+    assert {w.true_dtype.name for w in layer.weights} == {"float32"}
+    assert layer.compute_dtype == nbmp.DTypePolicy(policy).compute_dtype
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: layers.Conv2D(2, 3), (None, None, None, None)),
+                                         (lambda: layers.BatchNormalization(), (None, None)),
+                                         (lambda: layers.LayerNormalization(), (None, 5, None))])
+def test_unknown_sizes_the_weights_need_are_named(make, shape):
+    with pytest.raises(ValueError, match=r"known.*Received: input_shape=\(None"):
+        make().build(shape)

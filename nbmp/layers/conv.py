@@ -54,6 +54,9 @@ class Conv2D(Layer):
         if not isinstance(input_shape, tuple) or len(input_shape) != 4:
             raise ValueError(f"Conv2D expects 4-D NHWC array inputs. Received: input_shape={input_shape}")
         channels = input_shape[-1]
+        if not is_int(channels):
+            raise ValueError(f"Conv2D needs the channels (last dimension) of its input known to make its "
+                             f"kernel. Received: input_shape={input_shape}")
         if channels % self.groups:
             raise ValueError(f"Conv2D: input channels ({channels}) must be divisible by groups "
                              f"({self.groups}). Received shape {input_shape}")

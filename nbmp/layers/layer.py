@@ -35,6 +35,7 @@ import numpy as np
 
 from nbmp import dtypes, initializers
 from nbmp.array import Array, asarray
+from nbmp.devices import check_device
 from nbmp.layers.input_spec import InputSpec
 from nbmp.ops._core import is_int
 from nbmp.policy import DTypePolicy, PolicyLike, as_policy, floatx, serialize
@@ -97,6 +98,8 @@ class Layer:
 
         @functools.wraps(build)
         def build_and_mark(self: Layer, *args: Any, **kwargs: Any) -> Any:
+            if args and _is_flat_shape(args[0]):  # build([None, 3]), as Keras takes it
+                args = (tuple(args[0]),) + args[1:]
             result = build(self, *args, **kwargs)
             if type(self).build is build_and_mark:  # the outermost build (not a super().build())
                 self.built = True
@@ -107,13 +110,14 @@ class Layer:
     def __init__(self, trainable: bool = True, dtype: PolicyLike = None, autocast: bool = True,
                  name: str | None = None, **kwargs: Any) -> None:
         if kwargs:
-            raise TypeError(
-                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}. "
-                "Valid: trainable, dtype, autocast, name"
-            )
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}. "
+                            f"Valid: {', '.join(_init_arguments(type(self)))}"
+                            + (". A model takes its input shape from an Input: Sequential([nbmp.layers"
+                               ".Input((784,)), ...])" if "input_shape" in kwargs else ""))
         self._own_weights: list[Variable] = []  # first: a layer's own weights come first
         self._dtype_policy = as_policy(dtype)
         self._inferred_compute_dtype: str | None = None
+        self._weights_dtype: str | None = None  # of the weights made in the policy's dtype
         self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
         self._trainable = bool(trainable)  # not the setter: sublayers keep their own flag
         self.autocast = bool(autocast)
@@ -211,8 +215,9 @@ class Layer:
     def to(self, device: str) -> Layer:
         """Move every weight (sublayers' included) to `device`, in place; returns the layer.
 
-        A layer builds its weights on its first input's device; a model built on the CPU (a
-        ``Sequential`` with an ``Input``) moves to the GPU with ``model.to("cuda")``.
+        A layer builds its weights on its first input's device (an unbuilt layer has none to
+        move: `device` is only checked); a model built on the CPU (a ``Sequential`` with an
+        ``Input``) moves to the GPU with ``model.to("cuda")``.
 
         >>> import nbmp
         >>> layer = nbmp.layers.Dense(2)
@@ -220,6 +225,7 @@ class Layer:
         >>> layer.to("cpu").kernel.device
         'cpu'
         """
+        device = check_device(device)
         moved = [w._value.to(device) for w in self.weights]  # all or nothing
         for w, value in zip(self.weights, moved):
             w._value = value
@@ -275,8 +281,10 @@ class Layer:
                     trainable: bool = True, autocast: bool = True, name: str | None = None
                     ) -> Variable:
         shape = _weight_shape(shape, name)
-        dtype_name = dtypes.canonical_name(dtype) if dtype is not None else (
-            self.variable_dtype or floatx())
+        if dtype is None:  # the policy's: remembered, should the policy change later
+            dtype_name = self._weights_dtype = self.variable_dtype or floatx()
+        else:
+            dtype_name = dtypes.canonical_name(dtype)
         if initializer is None:
             initializer = "glorot_uniform" if dtypes.is_floating(dtype_name) else "zeros"
         returned = initializers.get(initializer)(shape, dtype_name)
@@ -384,15 +392,18 @@ class Layer:
         return inputs
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
-        """Keras 3's rule for the autocast scope around ``call``."""
+        """Keras 3's rule for the autocast scope around ``call``; also where the policy's
+        variable dtype is the compute dtype but the weights were made in another (a policy
+        set on a built layer, or ``"_infer"`` built before its first call)."""
         compute = self.compute_dtype
+        made_in = self._weights_dtype or self.variable_dtype
         floating = compute is not None and dtypes.is_floating(compute)
         if autocast_dtype() is not None:
             if not self.autocast or not floating:
                 return autocast_scope(None)
             if autocast_dtype() != compute:
                 return autocast_scope(compute)
-        elif floating and self.autocast and compute != self.variable_dtype:
+        elif floating and self.autocast and (compute != self.variable_dtype or compute != made_in):
             return autocast_scope(compute)
         return contextlib.nullcontext()
 
@@ -413,6 +424,22 @@ class Layer:
 
 
 # ---- argument handling ----------------------------------------------------------------------
+def _init_arguments(cls: type) -> list[str]:
+    """The named arguments of `cls`'s constructors, its own first, down to ``Layer``'s."""
+    names: list[str] = []
+    for klass in cls.__mro__[:cls.__mro__.index(Layer) + 1]:
+        if "__init__" in vars(klass):
+            for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
+                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names:
+                    names.append(p.name)
+    return names
+
+
+def _is_flat_shape(x: Any) -> bool:
+    """Whether `x` is a shape given as a list: ints and Nones."""
+    return isinstance(x, list) and all(d is None or is_int(d) for d in x)
+
+
 def _is_number_tree(x: Any) -> bool:
     if isinstance(x, list):
         return len(x) > 0 and all(_is_number_tree(i) for i in x)

@@ -40,6 +40,9 @@ class _Normalization(Layer):
         if len(set(axes)) != len(axes):
             raise ValueError(f"{type(self).__name__}: axis {self.axis} names an axis twice for inputs "
                              f"of shape {input_shape} (axes {axes}); give each axis once")
+        if not all(is_int(input_shape[a]) for a in axes):
+            raise ValueError(f"{type(self).__name__} needs the size of its axis {self.axis} known to "
+                             f"make its weights. Received: input_shape={input_shape}")
         return tuple(input_shape[a] for a in axes), axes
 
     def _broadcast(self, v: Any, rank: int, axes: list[int]) -> Any:
@@ -48,11 +51,20 @@ class _Normalization(Layer):
             shape[a] = v.shape[i]
         return ops.reshape(v, shape)
 
+    @property
+    def variable_dtype(self) -> str | None:
+        """float32 where the policy says float16 or bfloat16 (statistics need the range), else
+        the policy's.
+
+        >>> BatchNormalization(dtype="float16").variable_dtype
+        'float32'
+        """
+        policy = self.dtype_policy.variable_dtype
+        return "float32" if policy in ("float16", "bfloat16") else policy
+
     def _param(self, name: str, shape: tuple[int, ...], init: str, trainable: bool = True) -> Any:
-        """A float32 weight (even under a float16 policy: statistics need the range) that is
-        never autocast, as in Keras 3."""
-        dtype = "float32" if self.variable_dtype in ("float16", "bfloat16") else None
-        return self.add_weight(name, shape, dtype, init, trainable=trainable, autocast=False)
+        """A weight in ``variable_dtype`` that is never autocast, as in Keras 3."""
+        return self.add_weight(name, shape, None, init, trainable=trainable, autocast=False)
 
     def _add_params(self, shape: tuple[int, ...], axes: list[int], rank: int) -> None:
         self.gamma = self._param("gamma", shape, "ones") if self.scale else None
