@@ -40,17 +40,31 @@ def set_random_seed(seed: int) -> None:
     True
     """
     global _generator
-    _generator = np.random.default_rng(seed)
+    _generator = np.random.default_rng(_checked_seed(seed, "set_random_seed"))
+
+
+def _checked_seed(seed: Any, who: str) -> Any:
+    """`seed` if NumPy's generators take it: None or an int >= 0."""
+    if seed is not None and not (is_int(seed) and int(seed) >= 0):
+        raise ValueError(f"{who}: seed must be an int >= 0 or None. Received: seed={seed!r}")
+    return seed
+
+
+def _number(value: Any, name: str, who: str, at_least: float | None = None, finite: bool = True) -> float:
+    """`value` as a float, if it is a real number (finite, at least `at_least`, as asked)."""
+    if (not is_real(value) or (finite and not math.isfinite(value))
+            or (at_least is not None and not value >= at_least)):
+        what = "a finite number" if finite else "a number"
+        what += f" >= {at_least:g}" if at_least is not None else ""
+        raise ValueError(f"{who}: {name} must be {what}. Received: {name}={value!r}")
+    return float(value)
 
 
 class Initializer:
     """Base class: ``initializer(shape, dtype) -> np.ndarray``."""
 
     def __init__(self, seed: int | None = None) -> None:
-        if seed is not None and not (is_int(seed) and int(seed) >= 0):  # what NumPy's generators take
-            raise ValueError(f"{type(self).__name__}: seed must be an int >= 0 or None. "
-                             f"Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = _checked_seed(seed, type(self).__name__)
 
     def _generator(self) -> np.random.Generator:
         """The global generator, or, seeded, a fresh one: the same values on every call, as Keras 3
@@ -105,7 +119,7 @@ class Constant(Initializer):
 
     def __init__(self, value: float = 0.0) -> None:
         super().__init__()
-        self.value = float(value)
+        self.value = _number(value, "value", "Constant", finite=False)
 
     def sample(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.full(shape, self.value)
@@ -119,7 +133,8 @@ class RandomNormal(Initializer):
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
-        self.mean, self.stddev = float(mean), float(stddev)
+        who = type(self).__name__
+        self.mean, self.stddev = _number(mean, "mean", who), _number(stddev, "stddev", who, at_least=0)
 
     def sample(self, shape: tuple[int, ...]) -> np.ndarray:
         return self._generator().normal(self.mean, self.stddev, shape)
@@ -133,7 +148,8 @@ class RandomUniform(Initializer):
 
     def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
-        self.minval, self.maxval = float(minval), float(maxval)
+        self.minval = _number(minval, "minval", "RandomUniform")
+        self.maxval = _number(maxval, "maxval", "RandomUniform")
 
     def sample(self, shape: tuple[int, ...]) -> np.ndarray:
         return self._generator().uniform(self.minval, self.maxval, shape)

@@ -169,12 +169,15 @@ def as_policy(policy: Any, cls: type[DTypePolicy] = DTypePolicy) -> DTypePolicy:
     if isinstance(policy, dict):
         return deserialize(policy)
     try:
-        return cls(dtypes.canonical_name(policy))
-    except (TypeError, ValueError):
+        name = dtypes.canonical_name(policy)
+    except TypeError:
         raise TypeError(
             "Expected a policy, a policy name (such as 'mixed_float16') or a dtype. "
             f"Received: {policy!r} (of type {type(policy).__name__})"
         ) from None
+    except ValueError:  # a dtype, but none a policy can name
+        name = getattr(policy, "name", None) or getattr(policy, "__name__", str(policy))
+    return cls(name)
 
 
 # ---- global state -------------------------------------------------------------------------
@@ -304,10 +307,16 @@ def deserialize(config: dict[str, Any]) -> DTypePolicy:
                         f"(of type {type(config).__name__}); for a policy name use DTypePolicy(name)")
     classes: dict[str, type[DTypePolicy]] = {
         c.__name__ + "@" + c.__module__: c for c in _all_subclasses(DTypePolicy)}
+    # Keras 3's configs name the module "keras", tf.keras 2's none: their classes by name
+    classes.update({"DTypePolicy": DTypePolicy, "Policy": mixed_precision.Policy})
     key = f"{config.get('class_name')}@{config.get('module')}"
-    if key not in classes:
-        raise ValueError(f"Unknown policy class in config. Received: {config!r}")
-    return classes[key].from_config(config["config"])
+    cls = classes.get(key) or (classes.get(config.get("class_name", "")) if
+                               config.get("module") in (None, "keras", "tf.keras") else None)
+    if cls is None or not isinstance(config.get("config"), dict):
+        raise ValueError(f"Not a policy config: expected {{'class_name': ..., 'module': ..., 'config': "
+                         f"{{'name': ...}}}} with one of the classes {sorted(k for k in classes if '@' in k)}"
+                         f" (or Keras' DTypePolicy, Policy). Received: {config!r}")
+    return cls.from_config(config["config"])
 
 
 def _all_subclasses(cls: type[DTypePolicy]) -> list[type[DTypePolicy]]:

@@ -546,3 +546,27 @@ def test_an_unbuilt_layer_checks_the_device_it_is_moved_to():
     with pytest.raises(ValueError, match="Unknown device 'gpu'"):
         nbmp.layers.Dense(2).to("gpu")
     assert nbmp.layers.Dense(2).to("cpu").built is False
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: nbmp.set_random_seed(-1), r"set_random_seed: seed must be an int >= 0 or None. .*seed=-1"),
+    (lambda: nbmp.set_random_seed("a"), r"set_random_seed: seed must be .* Received: seed='a'"),
+    (lambda: nbmp.initializers.RandomNormal(stddev=-1), r"RandomNormal: stddev must be a finite number >= 0"),
+    (lambda: nbmp.initializers.TruncatedNormal(mean=np.inf), r"TruncatedNormal: mean must be a finite num"),
+    (lambda: nbmp.initializers.RandomUniform(maxval="1"), r"RandomUniform: maxval must be .*maxval='1'"),
+    (lambda: nbmp.initializers.Constant("a"), r"Constant: value must be a number. Received: value='a'"),
+])
+def test_initializer_arguments_are_checked_when_given(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_a_constant_may_be_infinite():
+    assert nbmp.initializers.Constant(-np.inf)((2,)).tolist() == [-np.inf, -np.inf]
+
+
+def test_input_specs_show_their_constraints():
+    assert repr(nbmp.layers.InputSpec(ndim=4, axes={-1: 3})) == "InputSpec(ndim=4, axes={-1: 3})"
+    assert repr(nbmp.layers.InputSpec(min_ndim=2)) == "InputSpec(min_ndim=2)"
+    with pytest.raises(ValueError, match=r"\(None, None, None, None\) \(4-D\). Received shape \(4, 4, 3\)"):
+        nbmp.layers.MaxPooling2D()(np.ones((4, 4, 3), np.float32))

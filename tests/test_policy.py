@@ -1,5 +1,6 @@
 import threading
 
+import numpy as np
 import pytest
 
 import nbmp
@@ -172,3 +173,25 @@ def test_a_policy_without_a_name_takes_floatx():
     assert nbmp.DTypePolicy().name == "float32"
     nbmp.set_floatx("float64")  # the autouse fixture restores float32
     assert nbmp.DTypePolicy().name == nbmp.DTypePolicy(None).name == "float64"
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.dtype("complex128"), "complex64"])
+def test_a_dtype_no_policy_names_is_refused_with_the_valid_names(dtype):
+    with pytest.raises(ValueError, match=r"Unknown policy 'complex(64|128)'. Valid: 'mixed_float16'"):
+        nbmp.layers.Layer(dtype=dtype)
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"class_name": "Policy", "config": {"name": "mixed_float16"}}, "mixed_float16"),  # tf.keras 2
+    ({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "mixed_bfloat16"},
+      "registered_name": None}, "mixed_bfloat16"),  # Keras 3
+])
+def test_keras_policy_configs_deserialize(config, expected):
+    assert nbmp.policy.deserialize(config).name == expected
+
+
+@pytest.mark.parametrize("config", [{"class_name": "DTypePolicy", "module": "nbmp.policy"},
+                                    {"class_name": "Foo", "module": "bar", "config": {"name": "float32"}}])
+def test_what_is_no_policy_config_is_refused_saying_what_one_is(config):
+    with pytest.raises(ValueError, match=r"Not a policy config: .*'DTypePolicy@nbmp.policy'.*Received"):
+        nbmp.policy.deserialize(config)

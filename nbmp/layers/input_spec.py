@@ -19,14 +19,22 @@ class InputSpec:
                  axes: dict[int, int] | None = None) -> None:
         self.ndim, self.min_ndim, self.axes = ndim, min_ndim, dict(axes or {})
 
+    def __repr__(self) -> str:
+        given = {"ndim": self.ndim, "min_ndim": self.min_ndim, "axes": self.axes or None}
+        return "InputSpec(" + ", ".join(f"{k}={v!r}" for k, v in given.items() if v is not None) + ")"
+
     def describe(self) -> str:
-        """The accepted shapes, in words: ``(None, None, None, 3)``, ``(..., 4)`` or
-        ``(...) (at least 1-D)``."""
+        """The accepted shapes, in words: ``(None, None, None, 3) (4-D)``, ``(..., 4)`` or
+        ``(...) (at least 1-D)``.
+
+        >>> InputSpec(ndim=4, axes={-1: 3})
+        InputSpec(ndim=4, axes={-1: 3})
+        """
         if self.ndim is not None:
             dims = ["None"] * self.ndim
             for axis, size in self.axes.items():
                 dims[axis] = str(size)
-            return "(" + ", ".join(dims) + ")"
+            return "(" + ", ".join(dims) + f") ({self.ndim}-D)"
         tail = [str(self.axes[a]) if a in self.axes else "None" for a in sorted(self.axes)]
         if tail:
             return "(..., " + ", ".join(tail) + ")"
