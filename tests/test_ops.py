@@ -264,6 +264,23 @@ def test_sigmoid_keeps_tiny_values_far_left(dtype):
         np.testing.assert_allclose(got.numpy().astype(np.float64), want, rtol=ulps, atol=2.0**-149)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_gelu_of_minus_infinity_is_minus_zero(dtype):
+    # x * Phi(x) tends to 0 at -inf (and is -0.0 already at -1e4); -inf * Phi(-inf) gave NaN
+    x = np.array([-np.inf, -1e4, -50.0, np.nan, np.inf])
+    xs = nbmp.asarray(x, dtype=dtype)
+    column = nbmp.asarray(x.reshape(1, 1, -1, 1), dtype=dtype)
+    fused = ops.dense(ops.reshape(xs, (-1, 1)), nbmp.asarray([[1.0]], dtype=dtype), activation="gelu")
+    conv = ops.conv2d(column, nbmp.asarray(np.ones((1, 1, 1, 1)), dtype=dtype), activation="gelu")
+    biased = ops.dense(nbmp.asarray([[1.0]], dtype=dtype), nbmp.asarray([[1.0]], dtype=dtype),
+                       nbmp.asarray([-np.inf], dtype=dtype), activation="gelu")
+    for got in (ops.gelu(xs), ops.reshape(fused, (-1,)), ops.reshape(conv, (-1,))):
+        values = got.numpy().astype(np.float64)
+        np.testing.assert_array_equal(values, [0.0, 0.0, 0.0, np.nan, np.inf])
+        assert np.signbit(values[:3]).all()
+    assert biased.numpy().astype(np.float64).tolist() == [[0.0]]
+
+
 def test_softmax_is_stable_and_sums_to_one():
     x = nbmp.asarray([[1000.0, 1000.0, -np.inf]], dtype="float16")
     got = ops.softmax(x)

@@ -22,6 +22,9 @@ __all__ = ["ACTIVATIONS", "activation", "matmul", "dense", "conv2d", "im2col", "
            "pool_output_size"]
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "gelu")
+#: gelu takes inputs below this as this: x * Phi(x) is -0.0 there already (Phi underflows), and
+#: would be -inf * 0 = NaN at -inf.
+GELU_FLOOR = -1e4
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 
@@ -37,6 +40,7 @@ def activation(y: np.ndarray, name: str | None) -> np.ndarray:
     if name == "tanh":
         return np.tanh(y)
     if name == "gelu":  # exact gelu, x * Phi(x), with erfc (1 + erf cancels for negative x)
+        y = np.maximum(y, GELU_FLOOR)  # -inf * Phi(-inf) would be NaN; NaN stays NaN
         return (0.5 * y * _erfc(y.astype(np.float64) / -math.sqrt(2))).astype(y.dtype)
     raise ValueError(f"Unknown activation {name!r}. Valid: {', '.join(ACTIVATIONS)}")
 

@@ -91,6 +91,16 @@ def test_a_nan_wins_wherever_it_is_in_the_window():
         assert np.isnan(got).all()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_maximum_of_signed_zeros_is_plus_zero_in_every_channel(dtype):
+    x = np.full((1, 2, 2, 19), -0.0, dtypes.as_numpy(dtype))  # a vector of 16 channels and a tail
+    x[0, 1, 0] = 0.0
+    got = pool.pool2d(x, "max", (2, 2), (2, 2), ((0, 0), (0, 0)))
+    assert (got == 0).all() and not np.signbit(got).any()  # the tail kept -0.0
+    x[0, 1, 0] = -0.0
+    assert np.signbit(pool.pool2d(x, "max", (2, 2), (2, 2), ((0, 0), (0, 0)))).all()
+
+
 def test_pool2d_rejects_what_it_cannot_do():
     x = np.ones((1, 4, 4, 1), np.float32)
     with pytest.raises(ValueError, match="kind"):

@@ -182,6 +182,15 @@ def test_sigmoid_keeps_tiny_values_far_left(cuda_backend):
     assert y[2] > 0  # 1 / (1 + exp(100)) overflowed to 0
 
 
+def test_gelu_of_minus_infinity_is_minus_zero(cuda_backend):
+    from nbmp.backend.cuda.storage import to_device
+
+    x = np.array([-np.inf, -1e4, np.nan, np.inf], np.float32)
+    y = _host(cuda_backend.activation(to_device(x), "gelu"))
+    np.testing.assert_array_equal(y, [0.0, 0.0, np.nan, np.inf])  # -inf * Phi(-inf) gave NaN
+    assert np.signbit(y[:2]).all()
+
+
 def test_plan_picks_the_simt_tile_by_occupancy(cuda_backend):
     """(The tensor-core choice on sm_80+ is checked by the compile test: the simulator cannot
     build the linked mma kernels.)"""

@@ -94,6 +94,7 @@ from nbmp.backend.cpu.simd import (
     vzero,
 )
 from nbmp.backend.cpu.spin import claim, publish, start_workers, wait_for
+from nbmp.backend.reference import GELU_FLOOR
 
 __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "bias_vector", "gemm",
            "output_views", "pack_b", "strided"]
@@ -101,7 +102,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-27/simd-8/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-28/simd-8/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION,
                  amx.KERNEL_VERSION)
 
@@ -236,6 +237,7 @@ def _activate(x, act):
     if act == 3:
         return math.tanh(x)
     if act == 4:  # x * Phi(x), with erfc: 1 + erf(x / sqrt 2) cancels for x below about -5
+        x = x if not x < GELU_FLOOR else np.float32(GELU_FLOOR)  # -inf gives -0.0, NaN stays
         return np.float32(0.5) * x * math.erfc(x * np.float32(-0.70710678118654752))
     return x
 

@@ -47,7 +47,7 @@ __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "pool2d"]
 
 #: The versions of the modules the cached kernels inline (gemm's decoders, and through gemm's
 #: string simd, halfbits and spin), checked at import (see ``versions``).
-KERNEL_VERSION = "pool-2/gemm-27/simd-8/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "pool-3/gemm-28/simd-8/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, gemm.KERNEL_VERSION)
 
 #: Inputs of this many elements or more are pooled on all threads. Measured on the 2-core
@@ -153,6 +153,8 @@ def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, reciprocals)
                                 v1 += w1
                             elif w1 > v1 or w1 != w1:  # NaN wins
                                 v1 = w1
+                            elif w1 == 0 and v1 == 0:  # +0.0 above -0.0, as vmax has it
+                                v1 += w1
                 out[to + t] = _narrow(v1 * reciprocals[k] if average else v1, out)
 
 

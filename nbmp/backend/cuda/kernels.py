@@ -51,7 +51,10 @@ def activation_fn(name, acc):
         def fn(v):
             return math.tanh(v)
     elif name == "gelu":
+        floor = acc(reference.GELU_FLOOR)
+
         def fn(v):
+            v = v if not v < floor else floor  # -inf gives -0.0, not -inf * 0; NaN stays NaN
             return half * v * math.erfc(-v * rsqrt2)
     else:
         raise ValueError(f"Unknown activation {name!r}. Valid: {', '.join(reference.ACTIVATIONS)}")
