@@ -91,7 +91,7 @@ def add_common_options(parser: argparse.ArgumentParser, shapes: str, shapes_help
                         help="which time of a block the table reports")
     parser.add_argument("--rounds", type=int, default=argparse.SUPPRESS,
                         help="passes over the whole table, one after another (default 3, 1 with --quick); "
-                             "each cell reports its best round (or the median round, with --stat median), "
+                             "each cell reports the median of its rounds (their best, with --stat best), "
                              "so that on a machine whose speed drifts (a shared virtual machine) every "
                              "column meets the fast and slow spells alike, and from 3 rounds on each ratio "
                              "shows its lowest and highest round")

@@ -8,6 +8,7 @@ the result included on both sides.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 
@@ -38,6 +39,7 @@ def median_seconds(fn, repeats: int, warmup: int = 2) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help; no options
     print(f"CPU {ll.get_host_cpu_name()}, numba threads {numba.get_num_threads()}, "
           f"hardware fp16 path: {halfbits.HARDWARE_F16}")
     print(f"numpy {np.__version__}, ml_dtypes {ml_dtypes.__version__}, numba {numba.__version__}; "

@@ -131,12 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     print(versions())
     print(f"devices: {', '.join(nbmp.devices())}")
     print(f"global policy: {nbmp.global_policy()!r}  (floatx {nbmp.floatx()})")
-    from nbmp.devices import cuda_simulated
+    from nbmp.devices import cuda_simulated, cuda_status
 
     usable = nbmp.devices()
     for device in args.device or ():
         if device not in usable:
-            parser.error(f"device {device!r} is not usable here; usable: {', '.join(usable)}")
+            why = f" ({cuda_status()[1]})" if device == "cuda" else ""
+            parser.error(f"device {device!r} is not usable here{why}; usable: {', '.join(usable)}")
     run_on = args.device or [d for d in usable if d == "cpu" or not cuda_simulated()]
     if "cuda" in run_on and cuda_simulated():
         print("note: 'cuda' is Numba's CUDA simulator here (NUMBA_ENABLE_CUDASIM=1): results are "

@@ -239,7 +239,8 @@ def finfo_table() -> str:
     header = ("dtype", "bits", "exp", "mant", "max", "smallest normal", "smallest subnormal",
               "eps", "digits")
     rows = [header] + [
-        (i.name, str(i.bits), str(i.exponent_bits), str(i.mantissa_bits), f"{i.max:.4g}",
+        (i.name, str(i.bits), str(i.exponent_bits), str(i.mantissa_bits),
+         f"{i.max:.0f}" if i.max < 1e6 else f"{i.max:.4g}",  # float16's 65504 exactly
          f"{i.smallest_normal:.4g}", f"{i.smallest_subnormal:.4g}", f"{i.eps:.4g}",
          f"{i.decimal_digits:.1f}")
         for i in map(_make_finfo, FLOATING)

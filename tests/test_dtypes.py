@@ -56,7 +56,7 @@ def test_finfo_table_has_a_row_per_format():
     lines = dtypes.finfo_table().splitlines()
     assert len(lines) == 5
     assert [line.split()[0] for line in lines[1:]] == list(dtypes.FLOATING)
-    assert "65504" in dtypes.finfo_table().replace("6.55e+04", "65504")
+    assert "65504 " in dtypes.finfo_table()  # not 6.55e+04: the number courses quote
 
 
 @pytest.mark.parametrize("operands, expected", [

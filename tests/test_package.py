@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import nbmp
 
 
@@ -76,3 +78,17 @@ def test_demo_options():
     assert bad.returncode != 0 and "usable: cpu" in bad.stderr
     zero = run("--repeats", "0")
     assert zero.returncode == 2 and "--repeats: must be at least 1. Received: 0" in zero.stderr
+
+
+def test_the_demo_says_why_cuda_is_not_usable(monkeypatch, capsys):
+    import importlib
+
+    from nbmp import __main__
+
+    devices = importlib.import_module("nbmp.devices")  # the module, not nbmp.devices()
+    monkeypatch.setattr(devices, "cuda_status", lambda: (False, "no usable NVIDIA GPU or driver was found"))
+    monkeypatch.setattr(nbmp, "devices", lambda: ["cpu"])
+    with pytest.raises(SystemExit):
+        __main__.main(["--device", "cuda"])
+    assert "'cuda' is not usable here (no usable NVIDIA GPU or driver was found); usable: cpu" in (
+        capsys.readouterr().err)
