@@ -22,6 +22,7 @@ arrays under the CUDA simulator); ``.to()`` and ``.numpy()`` are the explicit tr
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -414,7 +415,7 @@ def asarray(x: Any, dtype: Any = None, device: str | None = None) -> Array:
     anything else goes to the CPU.
 
     >>> asarray([1, 2.5], dtype="bfloat16")
-    Array([ 1., 2.5], dtype=bfloat16, device='cpu')
+    Array([1. , 2.5], dtype=bfloat16, device='cpu')
     >>> asarray([1.0], device="gpu")
     Traceback (most recent call last):
     ...
@@ -455,26 +456,21 @@ def _formatter(data: np.ndarray, threshold: int) -> Any:  # (NumPy types it as a
 
 def _bfloat16_text(data: np.ndarray, threshold: int) -> Any:
     """A formatter for bfloat16 elements: the fewest digits that read back as the same value
-    (``0.1``, not ``0.100098``; ``20.``, not ``2e+01``), positional or, where NumPy's rule for
-    float32 (whose range bfloat16 shares) would pick it, scientific: magnitudes from 1e8 or below
-    1e-4, or spanning over 1e3. Notation and width follow the elements shown (NumPy's summary
-    of arrays over `threshold` elements); right-aligned as NumPy aligns float16."""
+    (``0.1``, not ``0.100098``; ``20.``, not ``2e+01``), laid out by NumPy itself, as it lays out
+    float16: it formats those decimal values of the elements shown (its summary of arrays over
+    `threshold` elements), which picks positional or scientific notation by its rule for all
+    floats and lines up the decimal points (``[0.5 , 0.25, 1.  ]``)."""
     shown = _shown(data, threshold).ravel()
-    values = shown.astype(np.float64)
-    magnitudes = np.abs(values[np.isfinite(values) & (values != 0)])
-    scientific = bool(magnitudes.size) and (magnitudes.max() >= 1e8 or magnitudes.min() < 1e-4
-                                            or magnitudes.max() / magnitudes.min() > 1e3)
+    decimals = np.array([_fewest_digits(v) if np.isfinite(v) else float(v) for v in shown], np.float64)
+    texts = np.array2string(decimals, separator="|", threshold=decimals.size + 1,
+                            max_line_width=sys.maxsize)[1:-1].split("|") if decimals.size else []
+    laid_out = dict(zip((_key(v) for v in shown), texts))
+    return lambda v: laid_out[_key(v)]
 
-    def shortest(v: Any) -> str:
-        if not np.isfinite(v):
-            return str(float(v))  # nan, inf, -inf
-        value = _fewest_digits(v)
-        if scientific:
-            return np.format_float_scientific(value, unique=True, trim="-")
-        return np.format_float_positional(value, unique=True)
 
-    width = max((len(shortest(v)) for v in shown), default=0)
-    return lambda v: shortest(v).rjust(width)
+def _key(v: Any) -> str:
+    """A dict key for the value of a float element: -0.0 apart from 0.0, NaN equal to NaN."""
+    return repr(float(v))
 
 
 def _shown(data: np.ndarray, threshold: int, edgeitems: int = 3) -> np.ndarray:

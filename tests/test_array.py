@@ -121,7 +121,7 @@ def test_transpose_reshape_index():
 def test_astype_and_repr():
     x = nbmp.asarray([1.0, 2.5], dtype="float32").astype("bfloat16")
     assert x.dtype == "bfloat16"
-    assert repr(x) == "Array([ 1., 2.5], dtype=bfloat16, device='cpu')"
+    assert repr(x) == "Array([1. , 2.5], dtype=bfloat16, device='cpu')"
     html = nbmp.asarray([1.0, np.nan, np.inf])._repr_html_()
     assert "nan: 1" in html and "inf: 1" in html and "float32" in html
 
@@ -182,12 +182,13 @@ def test_the_repr_of_an_empty_array_gives_its_shape_as_numpys_does():
 
 def test_bfloat16_reprs_show_the_fewest_digits_that_read_back():
     x = nbmp.asarray([[0.1, 1 / 3], [2, 3]], dtype="bfloat16")
-    assert repr(x) == "Array([[  0.1, 0.334],\n       [   2.,    3.]], dtype=bfloat16, device='cpu')"
+    assert repr(x) == "Array([[0.1  , 0.334],\n       [2.   , 3.   ]], dtype=bfloat16, device='cpu')"
     specials = nbmp.asarray([-0.0, float("nan"), float("-inf"), 1e-30, 65504], dtype="bfloat16")
-    assert repr(specials) == ("Array([  -0e+00,      nan,     -inf,    1e-30, 6.55e+04], dtype=bfloat16, "
+    assert repr(specials) == ("Array([-0.00e+00,       nan,      -inf,  1.00e-30,  6.55e+04], "
+                              "dtype=bfloat16, "
                               "device='cpu')")  # scientific for all: NumPy's rule (below 1e-4)
     assert repr(nbmp.asarray([[20, 3.5], [-20, 0.1]], dtype="bfloat16")) == (  # not 2e+01
-        "Array([[ 20.,  3.5],\n       [-20.,  0.1]], dtype=bfloat16, device='cpu')")
+        "Array([[ 20. ,   3.5],\n       [-20. ,   0.1]], dtype=bfloat16, device='cpu')")
     hundreds = nbmp.asarray([100, 300], dtype="bfloat16")
     assert repr(hundreds) == "Array([100., 300.], dtype=bfloat16, device='cpu')"
     hidden = np.ones(300)
@@ -195,7 +196,15 @@ def test_bfloat16_reprs_show_the_fewest_digits_that_read_back():
     assert repr(nbmp.asarray(hidden, dtype="bfloat16")).startswith("Array([1., 1., 1., ..., 1., 1., 1.]")
     last = np.ones(1200)
     last[-1] = 123.5  # shown: it sets the width
-    assert repr(nbmp.asarray(last, dtype="bfloat16")).startswith("Array([   1.,    1.,    1., ...,    1.,")
+    assert repr(nbmp.asarray(last, dtype="bfloat16")).startswith("Array([  1. ,   1. ,   1. , ...,   1. ,")
+
+
+@pytest.mark.parametrize("values", [[0.5, 0.25, 1.0], [[1.5, -2.0], [3.25, 4.0]], [0.0, 2.0**-20, 14.5],
+                                    [-np.inf, np.nan, 0.0, -0.0, 3.0], np.arange(0, 400, 2.0)])
+def test_bfloat16_reprs_line_up_as_float16_ones_do(values):
+    # values both formats hold exactly: the same text, decimal points lined up by NumPy
+    text = {dt: repr(nbmp.asarray(values, dtype=dt)).replace(dt, "") for dt in ("bfloat16", "float16")}
+    assert text["bfloat16"] == text["float16"]
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
