@@ -84,7 +84,10 @@ def test_summary_shows_policy_and_dtypes_per_layer():
     assert "mixed_bfloat16" in conv_line and "float32" in conv_line and "bfloat16" in conv_line
     softmax_line = next(line for line in lines if "Activation" in line)
     assert softmax_line.split()[-3:] == ["float32", "float32", "float32"]
-    assert "<table>" in model._repr_html_() and "Conv2D" in model._repr_html_()
+    html = model._repr_html_()
+    assert "<table>" in html and "Conv2D" in html
+    for total in lines[-3:]:  # the same totals as summary(): bytes, trainable and not
+        assert total in html
 
 
 def test_add_and_layers():

@@ -196,23 +196,26 @@ class Sequential(Layer):
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         line = "  ".join("-" * w for w in widths)
         fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+        print_fn(f'Model: "{self.name}"')
+        for text in [fmt(header), line, *map(fmt, rows), line, *self._totals()]:
+            print_fn(text)
+
+    def _totals(self) -> list[str]:
+        """The summary's last lines: parameters in all (and their bytes), trainable or not."""
         total = sum(w.size for w in self.weights)
         trainable = sum(w.size for w in self.trainable_weights)
         weight_bytes = sum(w.true_value.nbytes for w in self.weights)
-        print_fn(f'Model: "{self.name}"')
-        for text in [fmt(header), line, *map(fmt, rows), line]:
-            print_fn(text)
-        print_fn(f"Total params: {total:,} ({_bytes(weight_bytes)})")
-        print_fn(f"Trainable params: {trainable:,}")
-        print_fn(f"Non-trainable params: {total - trainable:,}")
+        return [f"Total params: {total:,} ({_bytes(weight_bytes)})", f"Trainable params: {trainable:,}",
+                f"Non-trainable params: {total - trainable:,}"]
 
     def _repr_html_(self) -> str:
+        """``summary()`` as an HTML table, for notebooks."""
         header = ("Layer (type)", "Output shape", "Params", "Policy", "Variable dtype", "Compute dtype")
         cells = lambda r, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in r)  # noqa: E731
         body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in self._summary_rows())
-        total = sum(w.size for w in self.weights)
+        totals = "<br>".join(html.escape(t) for t in self._totals())
         return (f"<div><b>Model \"{html.escape(self.name)}\"</b><table><tr>{cells(header, 'th')}</tr>"
-                f"{body}</table>Total params: {total:,}</div>")
+                f"{body}</table><p>{totals}</p></div>")
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name}, layers={len(self._stack)}, built={self.built}>"
