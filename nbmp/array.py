@@ -571,9 +571,11 @@ def _html_summary(x: Array) -> str:
         finite = f[np.isfinite(f)]
         parts = [f"nan: {int(np.isnan(f).sum())}", f"inf: {int(np.isinf(f).sum())}"]
         if finite.size:
-            low, high, mean = finite.min(), finite.max(), finite.mean()
+            low, high, mean = finite.min(), finite.max(), finite.mean()  # the mean exact, not rounded
             if dtypes.is_half(data.dtype):  # as the repr shows 16-bit values: 0.1, not 0.0999756
-                low, high, mean = (_fewest_digits(data.dtype.type(v)) for v in (low, high, mean))
+                low, high = (_fewest_digits(data.dtype.type(v)) for v in (low, high))
+                held = data.dtype.type(mean)
+                mean = _fewest_digits(held) if float(held) == mean else mean  # one of its values
             parts = [f"min {low:.6g}", f"max {high:.6g}", f"mean {mean:.6g}"] + parts
         stats = "<br>" + ", ".join(parts)
     values = np.array2string(data, separator=", ", threshold=100, formatter=_formatter(data, 100))

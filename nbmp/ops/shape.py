@@ -17,8 +17,10 @@ def reshape(x: Any, shape: int | Sequence[int]) -> Array:
     try:
         return wrap(x._data.reshape(dims), x)
     except ValueError:
+        why = (": sizes are >= 0, and one of them may be -1 (inferred)"
+               if any(d < -1 for d in dims) or dims.count(-1) > 1 else "")
         raise ValueError(f"Cannot reshape an array of shape {x.shape} ({x.size} elements) "
-                         f"into shape {dims}") from None
+                         f"into shape {dims}{why}") from None
 
 
 def _dims(shape: Any) -> tuple[int, ...]:
