@@ -570,3 +570,11 @@ def test_input_specs_show_their_constraints():
     assert repr(nbmp.layers.InputSpec(min_ndim=2)) == "InputSpec(min_ndim=2)"
     with pytest.raises(ValueError, match=r"\(None, None, None, None\) \(4-D\). Received shape \(4, 4, 3\)"):
         nbmp.layers.MaxPooling2D()(np.ones((4, 4, 3), np.float32))
+
+
+def test_infer_taking_an_integer_dtype_says_so_when_the_weights_cannot_be_made():
+    layer = nbmp.layers.Dense(2, dtype="_infer")
+    with pytest.raises(ValueError, match=r"truncate.*the layer's '_infer' policy took int32 from its first"):
+        layer(np.ones((1, 3), np.int32))
+    assert layer.dtype_policy.name == "_infer" and not layer.built  # as before the failed call
+    assert layer(np.ones((1, 3), np.float16)).dtype == "float16"

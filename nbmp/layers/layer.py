@@ -334,7 +334,15 @@ class Layer:
             kwargs = _map_arrays(kwargs, cast_to) if kwargs else kwargs
             input_shape = _shapes(first)
             if not self.built:
-                self._build_once(input_shape, _input_device(first))
+                try:
+                    self._build_once(input_shape, _input_device(first))
+                except ValueError as err:
+                    inferred = self._dtype_policy.name
+                    if before[0] is self._dtype_policy or dtypes.is_floating(inferred):
+                        raise
+                    raise ValueError(f"{err} (the layer's {before[0].name!r} policy took {inferred} from "
+                                     "its first input: give the layer a floating dtype= or pass "
+                                     "floating inputs)") from err
             if self.input_spec is not None:
                 self.input_spec.check(self.name, input_shape)
             with self._autocast():
