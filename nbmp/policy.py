@@ -176,7 +176,7 @@ def as_policy(policy: Any, cls: type[DTypePolicy] = DTypePolicy) -> DTypePolicy:
             f"Received: {policy!r} (of type {type(policy).__name__})"
         ) from None
     except ValueError:  # a dtype, but none a policy can name
-        name = getattr(policy, "name", None) or getattr(policy, "__name__", str(policy))
+        name = str(getattr(policy, "name", None) or getattr(policy, "__name__", policy))
     return cls(name)
 
 

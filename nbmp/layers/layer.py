@@ -437,7 +437,7 @@ def _init_arguments(cls: type) -> list[str]:
     names: list[str] = []
     for klass in cls.__mro__[:cls.__mro__.index(Layer) + 1]:
         if "__init__" in vars(klass):
-            for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
+            for p in list(inspect.signature(vars(klass)["__init__"]).parameters.values())[1:]:
                 if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names:
                     names.append(p.name)
     return names
