@@ -94,13 +94,17 @@ class Variable(Operators):
     # ---- storage ------------------------------------------------------------------------
     @property
     def _value(self) -> Array:
-        return self._stored
+        return self._state[0]
 
     @_value.setter
     def _value(self, value: Array) -> None:
-        """Keep a private copy (a caller's array may change later) and forget derived reads."""
-        self._stored = Array._frozen(value._data.copy(), value.device)
-        self._autocast_reads: dict[str, Array] = {}
+        """Keep a private copy (a caller's array may change later) and forget derived reads.
+
+        The value and its autocast reads (dtype name -> Array) are one attribute, replaced at
+        once: a read made while another thread assigns caches its cast beside the value it was
+        cast from, never beside the new one.
+        """
+        self._state: tuple[Array, dict[str, Array]] = (Array._frozen(value._data.copy(), value.device), {})
 
     # ---- reading ------------------------------------------------------------------------
     @property
@@ -127,20 +131,13 @@ class Variable(Operators):
     def value(self) -> Array:
         """The current value as an Array, cast to the autocast dtype when one is active."""
         target = getattr(_local, "dtype", None)  # autocast_dtype(), inlined: read on every call
+        stored, reads = self._state
         if target is None or not self.autocast:
-            return self._stored
-        read = self._autocast_reads.get(target)
-        if read is None:  # once per value and dtype: the same Array until the next assign
-            read = self._autocast_reads[target] = self._read_as(target)
-        return read
-
-    def _read_as(self, target: str) -> Array:
-        """The stored value as read in autocast dtype `target`: cast if floating, else as stored."""
-        stored = self._stored
-        if not dtypes.is_floating(stored.dtype) or target == dtypes.canonical_name(stored.dtype):
             return stored
-        cast = stored.astype(target)
-        return Array._frozen(cast._data, cast.device)
+        read = reads.get(target)
+        if read is None:  # once per value and dtype: the same Array until the next assign
+            read = reads[target] = _read_as(stored, target)
+        return read
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -172,12 +169,23 @@ class Variable(Operators):
     # ---- writing ------------------------------------------------------------------------
     def assign(self, value: Any) -> Variable:
         """Replace the stored value (cast to the stored dtype, at full precision, and moved to the
-        variable's device)."""
-        new = asarray(_stored(value), device=self.device)  # another Variable: at full precision
+        variable's device). Python numbers go straight to the stored dtype: an int out of its
+        range raises OverflowError, as ``asarray`` does.
+
+        >>> Variable(np.uint8(0)).assign(300)
+        Traceback (most recent call last):
+        ...
+        OverflowError: Python ints outside uint8's range [0, 255]. Received: 300
+        """
+        value = _stored(value)  # another Variable: at full precision
+        if hasattr(value, "dtype"):  # an array: cast from its own dtype
+            new = asarray(value, device=self.device).astype(self._value.dtype)
+        else:
+            new = asarray(value, dtype=self._value.dtype, device=self.device)
         if new.shape != self.shape:
             raise ValueError(f"Cannot assign a value of shape {new.shape} to variable "
                              f"{self._name!r} of shape {self.shape}")
-        self._value = new.astype(self._value.dtype)
+        self._value = new
         return self
 
     def assign_add(self, delta: Any) -> Variable:
@@ -236,3 +244,11 @@ class Variable(Operators):
 def _stored(value: Any) -> Any:
     """Values read at full precision: an autocast Variable gives its stored value."""
     return value._value if isinstance(value, Variable) else value
+
+
+def _read_as(stored: Array, target: str) -> Array:
+    """`stored` as read in autocast dtype `target`: cast if floating, else as stored."""
+    if not dtypes.is_floating(stored.dtype) or target == dtypes.canonical_name(stored.dtype):
+        return stored
+    cast = stored.astype(target)
+    return Array._frozen(cast._data, cast.device)

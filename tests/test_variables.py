@@ -150,3 +150,36 @@ def test_assigning_a_variable_inside_an_autocast_scope_keeps_its_full_precision(
 
 def test_a_variable_named_none_gets_the_default_name():
     assert nbmp.Variable(1.0, name=None).name == nbmp.Variable(1.0).name == "variable"
+
+
+def test_a_read_cast_while_another_thread_assigns_is_not_kept_for_the_new_value(monkeypatch):
+    from nbmp import variables
+
+    v = nbmp.Variable(np.zeros(4, np.float32))
+    cast = variables._read_as
+
+    def assign_meanwhile(stored, target):  # the other thread's assign lands mid-read
+        v.assign(np.full(4, 7.0, np.float32))
+        return cast(stored, target)
+
+    monkeypatch.setattr(variables, "_read_as", assign_meanwhile)
+    with variables.autocast_scope("float16"):
+        assert v.value.numpy().tolist() == [0.0] * 4  # the read that began before the assign
+    monkeypatch.setattr(variables, "_read_as", cast)
+    with variables.autocast_scope("float16"):
+        assert v.value.numpy().tolist() == [7.0] * 4  # not the stale cast
+
+
+@pytest.mark.parametrize("dtype, value", [("uint8", 300), ("int8", -129), ("uint32", -1)])
+def test_assigning_an_int_out_of_range_raises(dtype, value):
+    v = nbmp.Variable(np.zeros(2, dtype))
+    with pytest.raises(OverflowError, match=f"outside {dtype}'s range"):
+        v.assign([value, 0])
+    assert v.numpy().tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("dtype, value", [("int64", 2**40), ("uint32", 2**32 - 1), ("float64", 0.1),
+                                          ("bfloat16", 0.1)])
+def test_assigning_a_python_number_stores_it_in_the_variables_dtype_directly(dtype, value):
+    v = nbmp.Variable(np.zeros((), nbmp.dtypes.as_numpy(dtype)))
+    assert v.assign(value).numpy() == np.asarray(value).astype(nbmp.dtypes.as_numpy(dtype))
