@@ -248,3 +248,23 @@ def test_build_creates_the_weights_for_an_input_shape():
     assert model.built and [w.shape for w in model.weights] == [(3, 2), (2,), (2, 1), (1,)]
     with pytest.raises(ValueError, match=r"every dimension after the batch known.*\(None, None\)"):
         nbmp.models.Sequential([layers.Dense(2)]).build((None, None))
+
+
+def test_predict_takes_keras_batch_size_none_and_verbose_modes():
+    model = nbmp.Sequential([nbmp.layers.Input((3,)), nbmp.layers.Dense(2)])
+    x = np.ones((40, 3), np.float32)
+    assert model.predict(x, batch_size=None, verbose=0).shape == (40, 2)  # 32 at a time, as Keras
+    with pytest.raises(ValueError, match=r"verbose must be 'auto', 0, 1 or 2. Received: verbose='yes'"):
+        model.predict(x, verbose="yes")
+    from nbmp.models import sequential
+
+    steps = range(3)
+    assert sequential._progress(steps, 2, "m") is steps  # Keras' one-line mode: no bar
+    assert sequential._progress(steps, 0, "m") is steps
+
+
+def test_infer_layers_built_from_an_input_without_dtype_take_floatx_not_the_models_policy():
+    nbmp.set_global_policy("mixed_float16")
+    model = nbmp.Sequential([nbmp.layers.Input((4,)), nbmp.layers.Dense(3, dtype="_infer")])
+    assert model.layers[0].dtype_policy.name == "float32"  # what data of no stated dtype is
+    assert model(np.ones((2, 4), np.float32)).dtype == "float32"

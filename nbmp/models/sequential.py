@@ -18,6 +18,7 @@ from nbmp.layers.layer import Layer, positive_int
 from nbmp.models import weights_file
 from nbmp.ops import cast, concatenate
 from nbmp.ops._core import is_int
+from nbmp.policy import floatx
 
 
 class Sequential(Layer):
@@ -93,7 +94,9 @@ class Sequential(Layer):
         if not dims or not all(is_int(d) and d >= 0 for d in dims[1:]):
             raise ValueError(f"Sequential.build needs an input shape with every dimension after the "
                              f"batch known, such as (None, 784). Received: input_shape={input_shape!r}")
-        dtype = (self._input.dtype if self._input is not None else None) or self.compute_dtype or "float32"
+        # an Input without a dtype stands for floating data: floatx, as Keras' Input (not the
+        # model's compute dtype, which "_infer" layers would take for the data's)
+        dtype = (self._input.dtype if self._input is not None else None) or floatx()
         self(np.zeros((1, *dims[1:]), dtypes.as_numpy(dtype)))
 
     def __call__(self, inputs: Any, training: bool = False) -> Any:
@@ -125,11 +128,14 @@ class Sequential(Layer):
         return self(inputs, training=training)
 
     # ---- inference ----------------------------------------------------------------------
-    def predict(self, x: Any, batch_size: int = 32, verbose: str | int = "auto") -> Array:
-        """Outputs for `x`, computed in batches of `batch_size` (with a progress bar on a
-        terminal or in a notebook when tqdm is installed and ``verbose`` allows)."""
+    def predict(self, x: Any, batch_size: int | None = 32, verbose: str | int = "auto") -> Array:
+        """Outputs for `x`, computed in batches of `batch_size` (None: 32, as Keras), with a
+        progress bar when tqdm is installed and ``verbose`` asks for one: 1, or "auto" on a
+        terminal or in a notebook (0 and 2, Keras' silent and one-line modes, show none)."""
         data = asarray(x)
-        batch_size = positive_int(batch_size, "batch_size", "predict")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size", "predict")
+        if verbose not in ("auto", 0, 1, 2):  # True and False are 1 and 0
+            raise ValueError(f"predict: verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
         if len(data) == 0:
             return self(data)
         starts = range(0, len(data), batch_size)
@@ -226,9 +232,8 @@ def _bytes(n: int) -> str:
 
 
 def _progress(items: range, verbose: str | int, name: str) -> Iterator[int] | range:
-    """`items`, wrapped in a tqdm bar when asked for ("auto": on a terminal or in a notebook)."""
-    show = verbose not in (0, False) and (
-        verbose != "auto" or sys.stderr.isatty() or "ipykernel" in sys.modules)
+    """`items`, wrapped in a tqdm bar when asked for (1; "auto": on a terminal or in a notebook)."""
+    show = verbose == 1 or (verbose == "auto" and (sys.stderr.isatty() or "ipykernel" in sys.modules))
     if not show or len(items) < 2:
         return items
     try:
