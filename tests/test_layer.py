@@ -578,3 +578,48 @@ def test_infer_taking_an_integer_dtype_says_so_when_the_weights_cannot_be_made()
         layer(np.ones((1, 3), np.int32))
     assert layer.dtype_policy.name == "_infer" and not layer.built  # as before the failed call
     assert layer(np.ones((1, 3), np.float16)).dtype == "float16"
+
+
+def _in_threads(fn, count=6):
+    """`fn(i)` in `count` threads started together; their results, in order."""
+    import threading
+
+    barrier, results = threading.Barrier(count), [None] * count
+
+    def run(i):
+        barrier.wait()
+        results[i] = fn(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_a_layer_first_called_from_several_threads_at_once_is_built_once():
+    for _ in range(5):
+        layer = nbmp.layers.Dense(3)
+        outputs = _in_threads(lambda i, layer=layer: layer(np.ones((2, 4), np.float32)).numpy())
+        assert len(layer.weights) == 2  # build ran twice, some threads lost _build_device
+        assert all(np.array_equal(o, outputs[0]) for o in outputs)
+
+
+def test_infer_float32_vars_layers_shared_by_threads_compute_in_each_calls_dtype():
+    import sys
+
+    layer = nbmp.layers.Dense(4, dtype=experimental.Policy("infer_float32_vars"))
+    layer(np.ones((2, 3), np.float16))
+    inputs = [np.ones((2, 3), np.float16), np.ones((2, 3), np.float64)]
+
+    def calls(i):
+        return {str(layer(inputs[i % 2]).dtype) for _ in range(300)}
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: inside a call, between its steps
+    try:
+        results = _in_threads(calls, count=4)
+    finally:
+        sys.setswitchinterval(interval)
+    assert results == [{"float16"}, {"float64"}] * 2

@@ -28,6 +28,7 @@ import contextlib
 import functools
 import inspect
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -156,8 +157,13 @@ class Layer:
 
     @property
     def compute_dtype(self) -> str | None:
-        """The dtype the layer computes in (None until inferred)."""
-        return self._dtype_policy.compute_dtype or self._inferred_compute_dtype
+        """The dtype the layer computes in (None until inferred; for ``"infer_float32_vars"``, the
+        input's of the call this thread is in, else of the last call)."""
+        policy = self._dtype_policy.compute_dtype
+        if policy is not None:
+            return policy
+        calls = getattr(_this_thread, "compute_dtypes", None)
+        return (calls.get(id(self)) if calls else None) or self._inferred_compute_dtype
 
     @property
     def variable_dtype(self) -> str | None:
@@ -327,7 +333,18 @@ class Layer:
                 first = None
         if "training" in kwargs and not _takes_training(type(self).call):
             del kwargs["training"]  # as Keras: only a call() that takes it is given it
-        before = self._resolve_policy(first)
+        if self.built:
+            return self._run(first, args, kwargs)
+        with _FIRST_CALLS:  # one thread infers the policy and builds; the others find it built
+            return self._run(first, args, kwargs)
+
+    def _run(self, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """``__call__`` past its arguments: the policy, the build if need be, ``call``."""
+        before, this_call = self._resolve_policy(first)
+        calls = _this_thread.__dict__.setdefault("compute_dtypes", {})
+        outer = calls.get(id(self))
+        if this_call is not None:  # "infer_float32_vars": this call's dtype, in this thread
+            calls[id(self)] = this_call
         try:
             cast_to = self._input_cast_dtype()
             args = _map_arrays(args, cast_to)
@@ -351,20 +368,27 @@ class Layer:
             if not self.built:  # a policy inferred by a failed first call is forgotten
                 self._dtype_policy, self._inferred_compute_dtype = before
             raise
+        finally:
+            if outer is None:
+                calls.pop(id(self), None)
+            else:
+                calls[id(self)] = outer
         return _map_arrays(outputs, None)
 
-    def _resolve_policy(self, first: Any) -> tuple[DTypePolicy, str | None]:
-        """Infer the compute dtype from the first input, if the policy says so; returns the
-        policy state before, for ``__call__`` to restore if the layer's first call fails."""
+    def _resolve_policy(self, first: Any) -> tuple[tuple[DTypePolicy, str | None], str | None]:
+        """Infer the compute dtype from the first input, if the policy says so. Returns the policy
+        state before (for ``__call__`` to restore if the layer's first call fails) and, for
+        ``"infer_float32_vars"``, which follows each call's input, this call's compute dtype."""
         before = (self._dtype_policy, self._inferred_compute_dtype)
         policy = self._dtype_policy
         if policy.compute_dtype is None:
             found = _input_dtype(first, floating_only=policy.variable_dtype is not None)
             if policy.variable_dtype is None:  # "_infer" / "infer": fixed from now on
                 self._dtype_policy = type(policy)(found or floatx())  # a Policy stays a Policy
-            else:  # "infer_float32_vars": follows each call's input
-                self._inferred_compute_dtype = found or "float32"
-        return before
+            else:
+                this_call = self._inferred_compute_dtype = found or "float32"  # also shown after it
+                return before, this_call
+        return before, None
 
     def _input_cast_dtype(self) -> str | None:
         compute = self.compute_dtype
@@ -429,6 +453,14 @@ class Layer:
     def __repr__(self) -> str:
         return (f'<{type(self).__name__} name={self.name}, built={self.built}, '
                 f'dtype_policy="{self._dtype_policy.name}">')
+
+
+#: Held by a layer's first call (policy inference and build), so that layers called for the first
+#: time from several threads at once are built once. Reentrant: a layer builds its sublayers.
+_FIRST_CALLS = threading.RLock()
+#: ``compute_dtypes``: id(layer) -> the compute dtype an ``"infer_float32_vars"`` layer takes from
+#: the input of the call this thread is making (threads sharing the layer each have their own).
+_this_thread = threading.local()
 
 
 # ---- argument handling ----------------------------------------------------------------------
