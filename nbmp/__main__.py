@@ -12,6 +12,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -106,11 +107,15 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1. Received: {text}")
-    return value
+def _at_least(least: int) -> Callable[[str], int]:
+    """An argparse type: an int of at least `least`."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}. Received: {text}")
+        return value
+
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", action="append",
                         help="a device to run on (repeatable; default: the CPU, and the GPU when a "
                              "real one is usable)")
-    parser.add_argument("--repeats", type=_at_least_one, default=5, help="timed runs per policy (median)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch")
+    parser.add_argument("--repeats", type=_at_least(1), default=5, help="timed runs per policy (median)")
+    parser.add_argument("--seed", type=_at_least(0), default=0, help="seed of the weights and the batch")
     args = parser.parse_args(argv)
 
     import nbmp

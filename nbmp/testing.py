@@ -125,25 +125,32 @@ def check_layer_policy_contract(make_layer: Any, input_shape: tuple[int, ...], s
     x = np.random.default_rng(seed).standard_normal(input_shape).astype(np.float32)
     twin = make_layer("float64")
     y64 = np.asarray(twin(x.astype(np.float64), **call_kwargs))
-    assert y64.dtype == np.float64, f"float64 layer output is {y64.dtype}"
+    _require(y64.dtype == np.float64, f"float64 layer output is {y64.dtype}")
     for w in twin.weights:
         if dtypes.is_floating(w.true_dtype):
-            assert w.true_dtype == np.float64, f"{w.name} of a float64 layer is {w.true_dtype}"
+            _require(w.true_dtype == np.float64, f"{w.name} of a float64 layer is {w.true_dtype}")
     for policy in ("mixed_float16", "mixed_bfloat16"):
         layer = make_layer(policy)
         layer(x, **call_kwargs)  # build
         for w in layer.weights:
             if dtypes.is_floating(w.true_dtype):
-                assert w.true_dtype == np.float32, f"{policy}: {w.name} stored as {w.true_dtype}"
+                _require(w.true_dtype == np.float32, f"{policy}: {w.name} stored as {w.true_dtype}")
         twin.set_weights([w.astype(np.float64) for w in layer.get_weights()])
         y = layer(x, **call_kwargs)
         compute = layer.compute_dtype
-        assert y.dtype == compute, f"{policy}: output dtype {y.dtype}, compute dtype {compute}"
+        _require(y.dtype == compute, f"{policy}: output dtype {y.dtype}, compute dtype {compute}")
         exact = np.asarray(twin(x.astype(np.float64), **call_kwargs))
         err = relative_error(y, exact)
-        assert err <= LAYER_RTOL[compute], (
-            f"{policy}: relative error {err:.2e} against float64 exceeds {LAYER_RTOL[compute]:.0e}")
+        _require(err <= LAYER_RTOL[compute],
+                 f"{policy}: relative error {err:.2e} against float64 exceeds {LAYER_RTOL[compute]:.0e}")
     inferring = make_layer("_infer")
     y16 = inferring(x.astype(np.float16), **call_kwargs)
-    assert y16.dtype == np.float16 and inferring.compute_dtype == "float16", (
-        f"_infer: output {y16.dtype}, compute dtype {inferring.compute_dtype}")
+    _require(y16.dtype == np.float16 and inferring.compute_dtype == "float16",
+             f"_infer: output {y16.dtype}, compute dtype {inferring.compute_dtype}")
+
+
+def _require(condition: bool, message: str) -> None:
+    """AssertionError(`message`) unless `condition`: an explicit check, which ``python -O``
+    keeps (it drops ``assert`` statements)."""
+    if not condition:
+        raise AssertionError(message)

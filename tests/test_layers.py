@@ -291,3 +291,24 @@ def test_normalization_layers_report_the_float32_their_weights_are_in(norm, poli
 def test_unknown_sizes_the_weights_need_are_named(make, shape):
     with pytest.raises(ValueError, match=r"known.*Received: input_shape=\(None"):
         make().build(shape)
+
+
+def test_the_policy_contract_check_holds_under_python_dash_o():
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, nbmp
+from nbmp.testing import check_layer_policy_contract
+class Half(nbmp.layers.Layer):  # keeps its kernel in float16 under every policy: breaks the contract
+    def build(self, shape):
+        self.k = self.add_weight("k", (shape[-1], 2), dtype="float16")
+    def call(self, x):
+        return x @ self.k
+try:
+    check_layer_policy_contract(lambda d: Half(dtype=d), (3, 4))
+except AssertionError as err:
+    print("caught:", err)
+"""
+    out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
+    assert "k of a float64 layer is float16" in out.stdout

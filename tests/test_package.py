@@ -78,6 +78,8 @@ def test_demo_options():
     assert bad.returncode != 0 and "usable: cpu" in bad.stderr
     zero = run("--repeats", "0")
     assert zero.returncode == 2 and "--repeats: must be at least 1. Received: 0" in zero.stderr
+    negative = run("--seed", "-1")  # was a traceback from set_random_seed
+    assert negative.returncode == 2 and "--seed: must be at least 0. Received: -1" in negative.stderr
 
 
 def test_the_demo_says_why_cuda_is_not_usable(monkeypatch, capsys):
