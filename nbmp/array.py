@@ -461,11 +461,17 @@ def _bfloat16_text(data: np.ndarray, threshold: int) -> Any:
     `threshold` elements), which picks positional or scientific notation by its rule for all
     floats and lines up the decimal points (``[0.5 , 0.25, 1.  ]``)."""
     shown = _shown(data, threshold).ravel()
-    decimals = np.array([_fewest_digits(v) if np.isfinite(v) else float(v) for v in shown], np.float64)
+    decimals = np.array([_decimal(v) for v in shown], np.float64)
     texts = np.array2string(decimals, separator="|", threshold=decimals.size + 1,
                             max_line_width=sys.maxsize)[1:-1].split("|") if decimals.size else []
     laid_out = dict(zip((_key(v) for v in shown), texts))
-    return lambda v: laid_out[_key(v)]
+    # (every element NumPy shows is among those; should one not be, it gets its digits unpadded)
+    return lambda v: laid_out.get(_key(v)) or np.format_float_positional(_decimal(v), unique=True)
+
+
+def _decimal(v: Any) -> float:
+    """The fewest-digit number that reads back as the 16-bit `v` (nan and infinities as they are)."""
+    return _fewest_digits(v) if np.isfinite(v) else float(v)
 
 
 def _key(v: Any) -> str:
@@ -473,11 +479,12 @@ def _key(v: Any) -> str:
     return repr(float(v))
 
 
-def _shown(data: np.ndarray, threshold: int, edgeitems: int = 3) -> np.ndarray:
+def _shown(data: np.ndarray, threshold: int) -> np.ndarray:
     """The elements ``np.array2string`` shows: all up to `threshold`, else the first and last
-    `edgeitems` along each longer axis."""
+    ``edgeitems`` (NumPy's print option) along each longer axis."""
     if data.size <= threshold:
         return data
+    edgeitems = np.get_printoptions()["edgeitems"]
     for axis in range(data.ndim):
         if data.shape[axis] > 2 * edgeitems:
             ends = np.r_[0:edgeitems, data.shape[axis] - edgeitems:data.shape[axis]]

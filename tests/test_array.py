@@ -287,3 +287,12 @@ def test_item_gives_the_one_value_as_a_python_number(dtype):
     assert value == 1 and type(value) in (float, int, bool)
     with pytest.raises(ValueError, match=r"one element. Received shape \(2,\) \(2 elements\)"):
         nbmp.asarray([1.0, 2.0]).item()
+
+
+def test_bfloat16_reprs_follow_numpys_edgeitems():
+    x = nbmp.asarray(np.arange(1000.0), dtype="bfloat16")
+    with np.printoptions(edgeitems=5):
+        text = repr(x)
+        assert "4., ...,  996." in text and "<pre>" in x._repr_html_()  # a KeyError before
+    with np.printoptions(edgeitems=1):
+        assert repr(x).startswith("Array([   0., ..., 1000.]")
