@@ -385,8 +385,10 @@ class Array(Operators):
 
     def reshape(self, *shape: Any) -> Array:
         """This array with a new shape (``-1`` infers one dimension)."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
+        if not shape:
+            raise TypeError("reshape() takes a shape: ints, or one tuple or list of them. Received none")
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list, Array, np.ndarray)):
+            shape = shape[0]
         return _ops.reshape(self, shape)
 
     def __getitem__(self, key: Any) -> Array:
@@ -522,23 +524,34 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
         data = np.asarray(x)
     except (TypeError, ValueError):  # ragged lists; or 0-d bfloat16 Arrays, which NumPy takes
         data = _leaves_as_numpy(x)  # for numbers (float(x)) that ml_dtypes' bfloat16 refuses
-    if data.dtype == object and data.size and all(_is_real(v) for v in data.flat):  # ints past 64 bits
-        if dtype is not None and dtypes.is_floating(dtype):
-            data = np.array(data.tolist(), np.float64)  # (then rounded to dtype below)
-        else:
+    if data.dtype == object and data.size and all(_is_real(v) for v in data.flat):
+        # ints past 64 bits, or other real numbers (Fraction): floats, if they may be
+        if all(isinstance(v, numbers.Integral) for v in data.flat) and not (
+                dtype is not None and dtypes.is_floating(dtype)):
             raise OverflowError(f"Python ints beyond 64 bits (int64 and uint64 hold at most "
                                 f"{np.iinfo(np.uint64).max}); a floating dtype= takes them. "
                                 f"Received: {x!r:.200}")
+        data = np.array([float(v) for v in data.flat], np.float64).reshape(data.shape)
     text_or_records = data.dtype.kind in "USV" and data.dtype != dtypes.bfloat16  # (kind V too)
     if data.dtype == object or text_or_records:
         raise TypeError(
             "Cannot make an Array from this value: it is not a (rectangular) nested list of "
             f"numbers. Received: {x!r:.200}"
         )
+    held = _held_dtype(x) if isinstance(x, (list, tuple)) and data.dtype.kind in "biuf" else None
+    if held is not None and dtype is None:  # a list of arrays: theirs, with its Python numbers weak
+        return data.astype(dtypes.as_numpy(held))
     if data.dtype == np.float64 and dtype is None:
         data = data.astype(floatx() if floatx() != "bfloat16" else dtypes.bfloat16)
         return data
     target = np.dtype(np.int32) if dtype is None else dtypes.as_numpy(dtype)
+    if data.dtype.kind == "f" and target.kind in "iu" and data.size and held is None:  # Python floats
+        if not np.isfinite(data).all():
+            raise ValueError(f"Cannot convert nan or inf to {target.name}. Received: {x!r:.200}")
+        info = np.iinfo(target)
+        if data.min() <= info.min - 1 or data.max() >= info.max + 1:  # (truncated toward 0, as NumPy)
+            raise OverflowError(f"Python floats outside {target.name}'s range [{info.min}, {info.max}]. "
+                                f"Received: {x!r:.200}")
     if data.dtype.kind in "iu" and data.size and target.kind in "iu":  # Python ints: no wrapping
         info = np.iinfo(target)
         if data.min() < info.min or data.max() > info.max:
@@ -548,6 +561,25 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
     if data.dtype == np.int64 and dtype is None:
         data = data.astype(np.int32)
     return data
+
+
+def _held_dtype(x: list | tuple) -> Any:
+    """The dtype NEP 50 gives the leaves of the nested list `x` if any of them is an array or a
+    NumPy scalar (Python numbers are weak beside them), else None (Python numbers only)."""
+    held: list[Any] = []
+    weak: dict[type, Any] = {}
+
+    def visit(v: Any) -> None:
+        if isinstance(v, (list, tuple)):
+            for u in v:
+                visit(u)
+        elif hasattr(v, "dtype"):
+            held.append(v.dtype)
+        else:
+            weak.setdefault(type(v), v)
+
+    visit(x)
+    return dtypes.result_type(*held, *weak.values()) if held else None
 
 
 def _leaves_as_numpy(x: Any) -> np.ndarray:

@@ -230,10 +230,11 @@ def test_lists_of_half_arrays_and_scalars_make_arrays():
     assert nbmp.ops.cast([x], "float32").tolist() == [[1.0, 2.0, 3.0]]
     with pytest.raises(TypeError, match="not a .rectangular. nested list"):
         nbmp.asarray([x, x[:2]])
-    for beyond in ([2**70], [2**70, 1.5], [True, 2**70]):
+    for beyond in ([2**70], [True, 2**70]):
         with pytest.raises(OverflowError, match=r"beyond 64 bits.*a floating dtype= takes them"):
             nbmp.asarray(beyond)
     assert nbmp.asarray([2**70, 1.5], dtype="float32").tolist() == [2.0**70, 1.5]
+    assert nbmp.asarray([2**70, 1.5]).tolist() == [2.0**70, 1.5]  # floats, as NumPy makes them
     on_gpu = nbmp.Array(np.ones(2, np.float32), device="cuda")  # (the label is enough here)
     with pytest.raises(TypeError, match="not converted to NumPy implicitly"):
         nbmp.asarray([on_gpu])
@@ -296,3 +297,46 @@ def test_bfloat16_reprs_follow_numpys_edgeitems():
         assert "4., ...,  996." in text and "<pre>" in x._repr_html_()  # a KeyError before
     with np.printoptions(edgeitems=1):
         assert repr(x).startswith("Array([   0., ..., 1000.]")
+
+
+def test_a_list_of_arrays_takes_their_dtype():
+    a = nbmp.asarray(np.array([0.1, 1 / 3]))
+    assert nbmp.asarray([a, a]).dtype == "float64"  # was float32: the digits past it lost
+    assert nbmp.asarray([np.array([0.1]), [0.2]]).dtype == "float64"
+    assert nbmp.asarray([np.float16(1), 2.5]).dtype == "float16"  # the Python float weak
+    assert nbmp.asarray([nbmp.asarray([2**40], dtype="int64")]).tolist() == [[2**40]]  # not int32's range
+    assert nbmp.asarray([0.1, 2]).dtype == "float32"  # Python numbers only: floatx, as before
+
+
+@pytest.mark.parametrize("values, dtype, error", [
+    ([1e10], "int32", OverflowError), ([np.nan], "int32", ValueError), ([-np.inf], "int64", ValueError),
+    ([256.0], "uint8", OverflowError)])
+def test_python_floats_that_no_int_holds_are_refused(values, dtype, error):
+    with pytest.raises(error, match=dtype):
+        nbmp.asarray(values, dtype=dtype)
+    with pytest.raises(error, match=dtype):
+        nbmp.Variable(np.zeros(1, dtype)).assign(values)
+
+
+def test_python_floats_into_ints_are_truncated_as_numpy_does():
+    assert nbmp.asarray([2.9, -2.9, 255.5], dtype="int16").tolist() == [2, -2, 255]
+
+
+def test_fractions_are_real_numbers():
+    from fractions import Fraction
+
+    assert nbmp.asarray(Fraction(1, 3)).dtype == "float32"
+    assert nbmp.asarray([Fraction(1, 2), 2]).tolist() == [0.5, 2.0]
+
+
+def test_reshape_takes_a_shape_array_and_says_when_it_has_none():
+    x = nbmp.asarray(np.arange(6.0))
+    assert x.reshape(nbmp.asarray([2, 3])).shape == (2, 3) == nbmp.ops.reshape(x, nbmp.asarray([2, 3])).shape
+    assert x.reshape(nbmp.asarray(6)).shape == (6,)
+    with pytest.raises(TypeError, match="reshape\\(\\) takes a shape"):
+        x.reshape()
+
+
+def test_moments_of_a_0d_array():
+    mean, variance = nbmp.ops.moments(nbmp.asarray(2.0), axes=None)
+    assert (mean.tolist(), variance.tolist()) == (2.0, 0.0)

@@ -29,7 +29,7 @@ def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
     variance = mod.mean(mod.square(data - mean), axis=axes, keepdims=True)
     if not keepdims:
         mean, variance = mod.squeeze(mean, axis=axes), mod.squeeze(variance, axis=axes)
-    return wrap(mean, x), wrap(variance, x)
+    return wrap(mod.asarray(mean), x), wrap(mod.asarray(variance), x)  # (0-d: NumPy gives scalars)
 
 
 def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any = None,

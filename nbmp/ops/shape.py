@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from nbmp import dtypes
 from nbmp.array import Array
 from nbmp.ops._core import as_array, backend, in_dtype, is_int, wrap, xp
@@ -24,9 +26,11 @@ def reshape(x: Any, shape: int | Sequence[int]) -> Array:
 
 
 def _dims(shape: Any) -> tuple[int, ...]:
-    """`shape` (an int or a sequence of them, NumPy integers too) as a tuple of ints."""
+    """`shape` (an int or a sequence of them, NumPy integers too, or an array of ints) as a tuple
+    of ints."""
     try:
-        dims = (shape,) if is_int(shape) else tuple(shape)
+        given = np.atleast_1d(shape.numpy()) if isinstance(shape, Array) else shape  # Array([2, 3])
+        dims = (shape,) if is_int(shape) else tuple(given)
     except TypeError:  # not iterable: None, a float
         dims = (None,)
     if not all(is_int(d) for d in dims):
