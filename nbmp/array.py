@@ -387,9 +387,8 @@ class Array(Operators):
         """This array with a new shape (``-1`` infers one dimension)."""
         if not shape:
             raise TypeError("reshape() takes a shape: ints, or one tuple or list of them. Received none")
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list, Array, np.ndarray)):
-            shape = shape[0]
-        return _ops.reshape(self, shape)
+        one = len(shape) == 1 and isinstance(shape[0], (tuple, list, Array, np.ndarray))
+        return _ops.reshape(self, shape[0] if one else shape)
 
     def __getitem__(self, key: Any) -> Array:
         return _ops.getitem(self, key)
