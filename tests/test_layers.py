@@ -312,3 +312,17 @@ except AssertionError as err:
 """
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
     assert "k of a float64 layer is float16" in out.stdout
+
+
+@pytest.mark.parametrize("make", [lambda f: layers.Conv2D(2, 3, data_format=f),
+                                  lambda f: layers.MaxPooling2D(data_format=f),
+                                  lambda f: layers.AveragePooling2D(data_format=f),
+                                  lambda f: layers.GlobalAveragePooling2D(data_format=f)])
+def test_image_layers_take_keras_data_format_channels_last_or_none(make):
+    x = np.ones((1, 4, 4, 3), np.float32)
+    for given in (None, "channels_last", "CHANNELS_LAST"):
+        layer = make(given)
+        assert layer.data_format == "channels_last" and layer(x).shape[0] == 1
+        assert type(layer).from_config(layer.get_config()).data_format == "channels_last"
+    with pytest.raises(ValueError, match=r"channels_last' \(NHWC, also None\) only. Received: data_format="):
+        make("channels_first")

@@ -10,7 +10,7 @@ from nbmp.array import Array
 from nbmp.backend.reference import conv_output_size
 from nbmp.layers.dense import activation_config, checked_activation
 from nbmp.layers.input_spec import InputSpec
-from nbmp.layers.layer import Layer, positive_int
+from nbmp.layers.layer import Layer, channels_last, positive_int
 from nbmp.ops._core import is_int
 from nbmp.ops.conv import PADDINGS, pair
 
@@ -26,14 +26,12 @@ class Conv2D(Layer):
     """
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
-                 data_format: str = "channels_last", dilation_rate: Any = 1, groups: int = 1,
+                 data_format: str | None = None, dilation_rate: Any = 1, groups: int = 1,
                  activation: str | Callable[..., Any] | None = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if data_format != "channels_last":
-            raise ValueError("nbmp's Conv2D supports data_format='channels_last' (NHWC) only. "
-                             f"Received: data_format={data_format!r}")
+        self.data_format = channels_last(data_format, "Conv2D")
         filters = positive_int(filters, "filters", "Conv2D")
         if not isinstance(padding, str) or padding.lower() not in PADDINGS:
             raise ValueError(f"Conv2D padding must be one of {PADDINGS}. Received: padding={padding!r}")
@@ -78,7 +76,7 @@ class Conv2D(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding,
+                "strides": self.strides, "padding": self.padding, "data_format": self.data_format,
                 "dilation_rate": self.dilation_rate, "groups": self.groups,
                 "activation": activation_config(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),

@@ -71,6 +71,15 @@ def positive_int(value: Any, name: str, owner: str) -> int:
     return int(value)
 
 
+def channels_last(data_format: Any, owner: str) -> str:
+    """Keras' `data_format` argument of an image layer, which nbmp takes as "channels_last" (NHWC)
+    only; None is Keras' default, the channels-last ``image_data_format()``."""
+    if data_format is None or (isinstance(data_format, str) and data_format.lower() == "channels_last"):
+        return "channels_last"
+    raise ValueError(f"nbmp's {owner} supports data_format='channels_last' (NHWC, also None) only. "
+                     f"Received: data_format={data_format!r}")
+
+
 class Layer:
     """Base class for layers: subclass it and override ``build`` and ``call``.
 

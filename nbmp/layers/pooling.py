@@ -7,7 +7,7 @@ from typing import Any
 from nbmp import ops
 from nbmp.array import Array
 from nbmp.layers.input_spec import InputSpec
-from nbmp.layers.layer import Layer
+from nbmp.layers.layer import Layer, channels_last
 from nbmp.ops.conv import PADDINGS, pair
 
 
@@ -15,8 +15,9 @@ class _Pooling2D(Layer):
     _op = staticmethod(ops.max_pool2d)
 
     def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
-                 **kwargs: Any) -> None:
+                 data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.data_format = channels_last(data_format, type(self).__name__)
         self.pool_size = pair(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else pair(strides, "strides")
         if not isinstance(padding, str) or padding.lower() not in PADDINGS:
@@ -34,7 +35,7 @@ class _Pooling2D(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
-                "padding": self.padding}
+                "padding": self.padding, "data_format": self.data_format}
 
 
 class MaxPooling2D(_Pooling2D):
@@ -57,8 +58,9 @@ class AveragePooling2D(_Pooling2D):
 class GlobalAveragePooling2D(Layer):
     """Mean over height and width: (N, H, W, C) -> (N, C), or (N, 1, 1, C) with keepdims."""
 
-    def __init__(self, keepdims: bool = False, **kwargs: Any) -> None:
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.data_format = channels_last(data_format, "GlobalAveragePooling2D")
         self.keepdims = bool(keepdims)
         self.input_spec = InputSpec(ndim=4)
 
@@ -66,4 +68,4 @@ class GlobalAveragePooling2D(Layer):
         return ops.mean(self._floating_input(inputs), axis=(1, 2), keepdims=self.keepdims)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "keepdims": self.keepdims}
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}

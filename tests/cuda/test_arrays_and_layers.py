@@ -143,3 +143,13 @@ def test_demo_table_on_the_device(cuda):
     [(policy, device, compute, _, err, top1, *_)] = table("tiny", ("mixed_float16",), 1, 0, device=cuda)
     assert (policy, device, compute, top1) == ("mixed_float16", "cuda", "float16", "100%")
     assert float(err) < 1e-2
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_casting_nan_to_an_int_warns_on_no_device(cuda, device):
+    import warnings
+
+    x = nbmp.asarray([np.nan, 1.0], dtype="float16", device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's "invalid value encountered in cast" came on cuda only
+        assert nbmp.ops.cast(x, "int32").shape == (2,)
