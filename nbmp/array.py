@@ -537,8 +537,8 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
             "Cannot make an Array from this value: it is not a (rectangular) nested list of "
             f"numbers. Received: {x!r:.200}"
         )
-    held = _held_dtype(x) if isinstance(x, (list, tuple)) and data.dtype.kind in "biuf" else None
-    if held is not None and dtype is None:  # a list of arrays: theirs, with its Python numbers weak
+    held = _stacked_dtype(x) if data.dtype.kind in "biuf" else None
+    if held is not None and dtype is None:  # a list of arrays (asarray([a, b])): their dtype
         return data.astype(dtypes.as_numpy(held))
     if data.dtype == np.float64 and dtype is None:
         data = data.astype(floatx() if floatx() != "bfloat16" else dtypes.bfloat16)
@@ -547,8 +547,8 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
     if data.dtype.kind == "f" and target.kind in "iu" and data.size and held is None:  # Python floats
         if not np.isfinite(data).all():
             raise ValueError(f"Cannot convert nan or inf to {target.name}. Received: {x!r:.200}")
-        info = np.iinfo(target)
-        if data.min() <= info.min - 1 or data.max() >= info.max + 1:  # (truncated toward 0, as NumPy)
+        info = np.iinfo(target)  # truncated toward 0, as NumPy; compared exactly, as Python ints
+        if int(np.trunc(data.min())) < info.min or int(np.trunc(data.max())) > info.max:
             raise OverflowError(f"Python floats outside {target.name}'s range [{info.min}, {info.max}]. "
                                 f"Received: {x!r:.200}")
     if data.dtype.kind in "iu" and data.size and target.kind in "iu":  # Python ints: no wrapping
@@ -562,23 +562,15 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
     return data
 
 
-def _held_dtype(x: list | tuple) -> Any:
-    """The dtype NEP 50 gives the leaves of the nested list `x` if any of them is an array or a
-    NumPy scalar (Python numbers are weak beside them), else None (Python numbers only)."""
-    held: list[Any] = []
-    weak: dict[type, Any] = {}
-
-    def visit(v: Any) -> None:
-        if isinstance(v, (list, tuple)):
-            for u in v:
-                visit(u)
-        elif hasattr(v, "dtype"):
-            held.append(v.dtype)
-        else:
-            weak.setdefault(type(v), v)
-
-    visit(x)
-    return dtypes.result_type(*held, *weak.values()) if held else None
+def _stacked_dtype(x: Any) -> Any:
+    """The dtype NumPy promotion gives the items of `x` if it is a list or tuple of arrays (or
+    NumPy scalars) only, as ``asarray([a, b])`` stacks them; else None (its Python numbers make
+    floatx). Only the first item is looked at when it is no array: lists of numbers cost nothing."""
+    if not isinstance(x, (list, tuple)) or not x or not hasattr(x[0], "dtype"):
+        return None
+    if not all(hasattr(v, "dtype") for v in x):
+        return None
+    return dtypes.result_type(*(v.dtype for v in x))
 
 
 def _leaves_as_numpy(x: Any) -> np.ndarray:

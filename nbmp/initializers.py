@@ -51,13 +51,18 @@ def _checked_seed(seed: Any, who: str) -> Any:
 
 
 def _number(value: Any, name: str, who: str, at_least: float | None = None, finite: bool = True) -> float:
-    """`value` as a float, if it is a real number (finite, at least `at_least`, as asked)."""
-    if (not is_real(value) or (finite and not math.isfinite(value))
-            or (at_least is not None and not value >= at_least)):
+    """`value` as a float, if it is a real number: a Python or NumPy one, a 0-d array, a Decimal
+    (finite, at least `at_least`, as asked); not a string."""
+    try:
+        number = float(value) if not isinstance(value, (str, bytes)) else None
+    except (TypeError, ValueError):
+        number = None
+    if (number is None or (finite and not math.isfinite(number))
+            or (at_least is not None and not number >= at_least)):
         what = "a finite number" if finite else "a number"
         what += f" >= {at_least:g}" if at_least is not None else ""
         raise ValueError(f"{who}: {name} must be {what}. Received: {name}={value!r}")
-    return float(value)
+    return number
 
 
 class Initializer:

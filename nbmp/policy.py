@@ -309,9 +309,11 @@ def deserialize(config: dict[str, Any]) -> DTypePolicy:
         c.__name__ + "@" + c.__module__: c for c in _all_subclasses(DTypePolicy)}
     # Keras 3's configs name the module "keras", tf.keras 2's none: their classes by name
     classes.update({"DTypePolicy": DTypePolicy, "Policy": mixed_precision.Policy})
-    key = f"{config.get('class_name')}@{config.get('module')}"
-    cls = classes.get(key) or (classes.get(config.get("class_name", "")) if
-                               config.get("module") in (None, "keras", "tf.keras") else None)
+    name, module = config.get("class_name"), config.get("module")
+    cls = None
+    if isinstance(name, str) and (module is None or isinstance(module, str)):
+        cls = classes.get(f"{name}@{module}") or (
+            classes.get(name) if module in (None, "keras", "tf.keras") else None)
     if cls is None or not isinstance(config.get("config"), dict):
         raise ValueError(f"Not a policy config: expected {{'class_name': ..., 'module': ..., 'config': "
                          f"{{'name': ...}}}} with one of the classes {sorted(k for k in classes if '@' in k)}"

@@ -106,6 +106,15 @@ class Variable(Operators):
         """
         self._state: tuple[Array, dict[str, Array]] = (Array._frozen(value._data.copy(), value.device), {})
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle, also a Variable pickled before its value and autocast reads were one
+        attribute (``_stored`` and ``_autocast_reads``)."""
+        if "_state" not in state and "_stored" in state:
+            state = {**state, "_state": (state["_stored"], {})}
+            state.pop("_stored")
+            state.pop("_autocast_reads", None)
+        self.__dict__.update(state)
+
     # ---- reading ------------------------------------------------------------------------
     @property
     def name(self) -> str:

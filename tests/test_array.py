@@ -302,10 +302,13 @@ def test_bfloat16_reprs_follow_numpys_edgeitems():
 def test_a_list_of_arrays_takes_their_dtype():
     a = nbmp.asarray(np.array([0.1, 1 / 3]))
     assert nbmp.asarray([a, a]).dtype == "float64"  # was float32: the digits past it lost
-    assert nbmp.asarray([np.array([0.1]), [0.2]]).dtype == "float64"
-    assert nbmp.asarray([np.float16(1), 2.5]).dtype == "float16"  # the Python float weak
+    assert nbmp.asarray((np.array([1], np.int8), np.array([2], np.uint8))).dtype == "int16"
     assert nbmp.asarray([nbmp.asarray([2**40], dtype="int64")]).tolist() == [[2**40]]  # not int32's range
-    assert nbmp.asarray([0.1, 2]).dtype == "float32"  # Python numbers only: floatx, as before
+    assert nbmp.asarray([0.1, 2]).dtype == "float32"  # Python numbers: floatx, as before
+    # arrays beside Python numbers: as before too (floatx, int32), never wrapped to the arrays' dtype
+    assert nbmp.asarray([np.array([0.1]), [0.2]]).dtype == "float32"
+    assert nbmp.asarray([np.uint8(1), 300]).tolist() == [1, 300]
+    assert nbmp.asarray([np.float16(1), 1e6]).tolist() == [1.0, 1e6]
 
 
 @pytest.mark.parametrize("values, dtype, error", [
@@ -320,6 +323,11 @@ def test_python_floats_that_no_int_holds_are_refused(values, dtype, error):
 
 def test_python_floats_into_ints_are_truncated_as_numpy_does():
     assert nbmp.asarray([2.9, -2.9, 255.5], dtype="int16").tolist() == [2, -2, 255]
+    assert nbmp.asarray([-(2.0**63)], dtype="int64").tolist() == [-(2**63)]  # the boundaries, exactly
+    assert nbmp.asarray([-0.5], dtype="uint64").tolist() == [0]
+    for beyond, dtype in [(2.0**63, "int64"), (2.0**64, "uint64"), (-1.0, "uint64")]:
+        with pytest.raises(OverflowError, match=dtype):
+            nbmp.asarray([beyond], dtype=dtype)
 
 
 def test_fractions_are_real_numbers():
@@ -327,6 +335,7 @@ def test_fractions_are_real_numbers():
 
     assert nbmp.asarray(Fraction(1, 3)).dtype == "float32"
     assert nbmp.asarray([Fraction(1, 2), 2]).tolist() == [0.5, 2.0]
+    assert nbmp.asarray([np.float32(1), Fraction(1, 2)]).tolist() == [1.0, 0.5]
 
 
 def test_reshape_takes_a_shape_array_and_says_when_it_has_none():

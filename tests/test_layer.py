@@ -623,3 +623,45 @@ def test_infer_float32_vars_layers_shared_by_threads_compute_in_each_calls_dtype
     finally:
         sys.setswitchinterval(interval)
     assert results == [{"float16"}, {"float64"}] * 2
+
+
+def test_a_first_call_may_call_other_unbuilt_layers_from_other_threads():
+    import subprocess
+    import sys
+
+    code = """
+from concurrent.futures import ThreadPoolExecutor
+import numpy as np, nbmp
+from nbmp.layers import Layer
+class Sub(Layer):
+    def build(self, shape): self.w = self.add_weight("w", (shape[-1],), initializer="ones")
+    def call(self, x): return x * self.w
+class Par(Layer):
+    def __init__(self, **kw): super().__init__(**kw); self.a, self.b = Sub(), Sub()
+    def call(self, x):
+        with ThreadPoolExecutor(2) as pool:
+            fa, fb = pool.submit(self.a, x), pool.submit(self.b, x)
+            return fa.result() + fb.result()
+print(Par()(np.ones((2, 4), np.float32)).shape)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "(2, 4)", out.stderr  # the first-call lock was held during call()
+
+
+@pytest.mark.parametrize("value", [np.array(2.0), np.float16(2), True, __import__("decimal").Decimal("0.5")])
+def test_initializers_take_real_numbers_of_any_kind(value):
+    assert nbmp.initializers.Constant(value).value == float(value)
+    assert nbmp.initializers.RandomNormal(mean=value).mean == float(value)
+
+
+def test_a_variable_pickled_before_its_state_was_one_attribute_loads():
+    import pickle
+
+    v = nbmp.Variable(np.array([1.5, 2.0], np.float32), name="w")
+    old = dict(vars(v))
+    stored, _ = old.pop("_state")
+    old.update(_stored=stored, _autocast_reads={})  # how it was pickled before
+    restored = nbmp.Variable.__new__(nbmp.Variable)
+    restored.__setstate__(old)
+    assert restored.numpy().tolist() == [1.5, 2.0]
+    assert pickle.loads(pickle.dumps(restored)).numpy().tolist() == [1.5, 2.0]

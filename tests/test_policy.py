@@ -195,3 +195,8 @@ def test_keras_policy_configs_deserialize(config, expected):
 def test_what_is_no_policy_config_is_refused_saying_what_one_is(config):
     with pytest.raises(ValueError, match=r"Not a policy config: .*'DTypePolicy@nbmp.policy'.*Received"):
         nbmp.policy.deserialize(config)
+
+
+def test_a_config_with_an_unhashable_class_name_is_refused_as_no_policy_config():
+    with pytest.raises(ValueError, match="Not a policy config"):
+        nbmp.policy.deserialize({"class_name": ["x"], "config": {}})

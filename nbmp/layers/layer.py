@@ -342,14 +342,12 @@ class Layer:
                 first = None
         if "training" in kwargs and not _takes_training(type(self).call):
             del kwargs["training"]  # as Keras: only a call() that takes it is given it
+        input_shape = _shapes(first)
         if self.built:
-            return self._run(first, args, kwargs)
-        with _FIRST_CALLS:  # one thread infers the policy and builds; the others find it built
-            return self._run(first, args, kwargs)
-
-    def _run(self, first: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """``__call__`` past its arguments: the policy, the build if need be, ``call``."""
-        before, this_call = self._resolve_policy(first)
+            this_call = self._resolve_policy(first)[1]
+        else:
+            with _FIRST_CALLS:  # one thread infers the policy and builds; the others find it built
+                this_call = self._first_build(first, input_shape)
         calls = _this_thread.__dict__.setdefault("compute_dtypes", {})
         outer = calls.get(id(self))
         if this_call is not None:  # "infer_float32_vars": this call's dtype, in this thread
@@ -358,31 +356,36 @@ class Layer:
             cast_to = self._input_cast_dtype()
             args = _map_arrays(args, cast_to)
             kwargs = _map_arrays(kwargs, cast_to) if kwargs else kwargs
-            input_shape = _shapes(first)
-            if not self.built:
-                try:
-                    self._build_once(input_shape, _input_device(first))
-                except ValueError as err:
-                    inferred = self._dtype_policy.name
-                    if before[0] is self._dtype_policy or dtypes.is_floating(inferred):
-                        raise
-                    raise ValueError(f"{err} (the layer's {before[0].name!r} policy took {inferred} from "
-                                     "its first input: give the layer a floating dtype= or pass "
-                                     "floating inputs)") from err
             if self.input_spec is not None:
                 self.input_spec.check(self.name, input_shape)
             with self._autocast():
                 outputs = self.call(*args, **kwargs)
-        except BaseException:
-            if not self.built:  # a policy inferred by a failed first call is forgotten
-                self._dtype_policy, self._inferred_compute_dtype = before
-            raise
         finally:
             if outer is None:
                 calls.pop(id(self), None)
             else:
                 calls[id(self)] = outer
         return _map_arrays(outputs, None)
+
+    def _first_build(self, first: Any, input_shape: Any) -> str | None:
+        """A first call's policy inference and build, unless another thread's first call did them
+        meanwhile; a policy inferred by a failed build is forgotten. Returns this call's compute
+        dtype for ``"infer_float32_vars"`` (see ``_resolve_policy``)."""
+        before, this_call = self._resolve_policy(first)
+        if self.built:
+            return this_call
+        try:
+            self._build_once(input_shape, _input_device(first))
+        except BaseException as err:
+            inferred = self._dtype_policy.name
+            self._dtype_policy, self._inferred_compute_dtype = before
+            if (isinstance(err, ValueError) and before[0].name != inferred
+                    and not dtypes.is_floating(inferred)):
+                raise ValueError(f"{err} (the layer's {before[0].name!r} policy took {inferred} from "
+                                 "its first input: give the layer a floating dtype= or pass "
+                                 "floating inputs)") from err
+            raise
+        return this_call
 
     def _resolve_policy(self, first: Any) -> tuple[tuple[DTypePolicy, str | None], str | None]:
         """Infer the compute dtype from the first input, if the policy says so. Returns the policy
@@ -464,8 +467,9 @@ class Layer:
                 f'dtype_policy="{self._dtype_policy.name}">')
 
 
-#: Held by a layer's first call (policy inference and build), so that layers called for the first
-#: time from several threads at once are built once. Reentrant: a layer builds its sublayers.
+#: Held by a layer's first call while it infers the policy and builds (not while it calls), so
+#: that layers called for the first time from several threads at once are built once.
+#: Reentrant: a layer's build may build its sublayers.
 _FIRST_CALLS = threading.RLock()
 #: ``compute_dtypes``: id(layer) -> the compute dtype an ``"infer_float32_vars"`` layer takes from
 #: the input of the call this thread is making (threads sharing the layer each have their own).
