@@ -307,13 +307,15 @@ def deserialize(config: dict[str, Any]) -> DTypePolicy:
                         f"(of type {type(config).__name__}); for a policy name use DTypePolicy(name)")
     classes: dict[str, type[DTypePolicy]] = {
         c.__name__ + "@" + c.__module__: c for c in _all_subclasses(DTypePolicy)}
-    # Keras 3's configs name the module "keras", tf.keras 2's none: their classes by name
-    classes.update({"DTypePolicy": DTypePolicy, "Policy": mixed_precision.Policy})
+    # Keras 3's configs name a module under "keras" (FloatDTypePolicy in 3.x before DTypePolicy
+    # took its place), tf.keras 2's none: their classes by name
+    classes.update({"DTypePolicy": DTypePolicy, "FloatDTypePolicy": DTypePolicy,
+                    "Policy": mixed_precision.Policy})
     name, module = config.get("class_name"), config.get("module")
     cls = None
     if isinstance(name, str) and (module is None or isinstance(module, str)):
         cls = classes.get(f"{name}@{module}") or (
-            classes.get(name) if module in (None, "keras", "tf.keras") else None)
+            classes.get(name) if module is None or module.split(".")[0] in ("keras", "tf") else None)
     if cls is None or not isinstance(config.get("config"), dict):
         raise ValueError(f"Not a policy config: expected {{'class_name': ..., 'module': ..., 'config': "
                          f"{{'name': ...}}}} with one of the classes {sorted(k for k in classes if '@' in k)}"

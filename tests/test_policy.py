@@ -185,6 +185,8 @@ def test_a_dtype_no_policy_names_is_refused_with_the_valid_names(dtype):
     ({"class_name": "Policy", "config": {"name": "mixed_float16"}}, "mixed_float16"),  # tf.keras 2
     ({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "mixed_bfloat16"},
       "registered_name": None}, "mixed_bfloat16"),  # Keras 3
+    ({"module": "keras.dtype_policies", "class_name": "FloatDTypePolicy", "config": {"name": "float16"},
+      "registered_name": None}, "float16"),  # Keras 3.x before DTypePolicy took its place
 ])
 def test_keras_policy_configs_deserialize(config, expected):
     assert nbmp.policy.deserialize(config).name == expected
