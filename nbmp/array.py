@@ -544,19 +544,18 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
         data = data.astype(floatx() if floatx() != "bfloat16" else dtypes.bfloat16)
         return data
     target = np.dtype(np.int32) if dtype is None else dtypes.as_numpy(dtype)
-    if data.dtype.kind == "f" and target.kind in "iu" and data.size and held is None:  # Python floats
-        if not np.isfinite(data).all():
+    floats = data.dtype.kind == "f" and held is None
+    if data.size and target.kind in "iu" and (data.dtype.kind in "iu" or floats):  # no wrapping
+        if floats and not np.isfinite(data).all():
             raise ValueError(f"Cannot convert nan or inf to {target.name}. Received: {x!r:.200}")
-        info = np.iinfo(target)  # truncated toward 0, as NumPy; compared exactly, as Python ints
-        if int(np.trunc(data.min())) < info.min or int(np.trunc(data.max())) > info.max:
-            raise OverflowError(f"Python floats outside {target.name}'s range [{info.min}, {info.max}]. "
-                                f"Received: {x!r:.200}")
-    if data.dtype.kind in "iu" and data.size and target.kind in "iu":  # Python ints: no wrapping
+        # floats truncated toward 0, as NumPy; the bounds compared exactly, as Python ints
+        low, high = (int(np.trunc(v)) if floats else int(v) for v in (data.min(), data.max()))
         info = np.iinfo(target)
-        if data.min() < info.min or data.max() > info.max:
+        if low < info.min or high > info.max:
             default = " (the default integer dtype: pass a wider dtype=, int64 or uint64)"
-            raise OverflowError(f"Python ints outside {target.name}'s range [{info.min}, {info.max}]"
-                                f"{default if dtype is None else ''}. Received: {x!r:.200}")
+            raise OverflowError(f"Python {'floats' if floats else 'ints'} outside {target.name}'s range "
+                                f"[{info.min}, {info.max}]{default if dtype is None else ''}. "
+                                f"Received: {x!r:.200}")
     if data.dtype == np.int64 and dtype is None:
         data = data.astype(np.int32)
     return data

@@ -348,23 +348,28 @@ class Layer:
         else:
             with _FIRST_CALLS:  # one thread infers the policy and builds; the others find it built
                 this_call = self._first_build(first, input_shape)
+        if this_call is None:
+            return self._call_in_policy(args, kwargs, input_shape)
         calls = _this_thread.__dict__.setdefault("compute_dtypes", {})
         outer = calls.get(id(self))
-        if this_call is not None:  # "infer_float32_vars": this call's dtype, in this thread
-            calls[id(self)] = this_call
+        calls[id(self)] = this_call  # "infer_float32_vars": this call's dtype, in this thread
         try:
-            cast_to = self._input_cast_dtype()
-            args = _map_arrays(args, cast_to)
-            kwargs = _map_arrays(kwargs, cast_to) if kwargs else kwargs
-            if self.input_spec is not None:
-                self.input_spec.check(self.name, input_shape)
-            with self._autocast():
-                outputs = self.call(*args, **kwargs)
+            return self._call_in_policy(args, kwargs, input_shape)
         finally:
             if outer is None:
                 calls.pop(id(self), None)
             else:
                 calls[id(self)] = outer
+
+    def _call_in_policy(self, args: tuple[Any, ...], kwargs: dict[str, Any], input_shape: Any) -> Any:
+        """``call`` on the inputs cast to the compute dtype, in its autocast scope."""
+        cast_to = self._input_cast_dtype()
+        args = _map_arrays(args, cast_to)
+        kwargs = _map_arrays(kwargs, cast_to) if kwargs else kwargs
+        if self.input_spec is not None:
+            self.input_spec.check(self.name, input_shape)
+        with self._autocast():
+            outputs = self.call(*args, **kwargs)
         return _map_arrays(outputs, None)
 
     def _first_build(self, first: Any, input_shape: Any) -> str | None:
