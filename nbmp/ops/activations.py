@@ -19,9 +19,7 @@ def _apply(x: Any, name: str) -> Array:
     x = as_array(x)
     if not dtypes.is_floating(x.dtype):
         raise TypeError(f"{name} needs a floating input. Received dtype {x.dtype.name}")
-    be = backend(x)
-    work = be.cast(x._data, work_dtype(x.dtype))
-    return wrap(be.cast(be.activation(work, name), x.dtype), x)
+    return wrap(backend(x).activation(x._data, name), x)
 
 
 def relu(x: Any) -> Array:

@@ -102,7 +102,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-28/simd-8/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-29/simd-8/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION,
                  amx.KERNEL_VERSION)
 
@@ -226,19 +226,32 @@ def _ov_halves(x):  # another array later in the caller (its dead-code pass lost
     return lambda x: np.empty(0, np.int16)
 
 
+def _like(x, value):
+    """The number `value` in the float type of `x` (jit only)."""
+    raise NotImplementedError
+
+
+@overload(_like, inline="always")
+def _ov_like(x, value):
+    if x == types.float64:
+        return lambda x, value: np.float64(value)
+    return lambda x, value: np.float32(value)
+
+
 @njit(inline="always", **_OPTS)
 def _activate(x, act):
-    """Activation number ``act`` (see ``ACTIVATIONS``) of float32 ``x``."""
+    """Activation number ``act`` (see ``ACTIVATIONS``) of float32 ``x``, or of float64 ``x`` in
+    float64 (``activations``)."""
     if act == 1:
-        return np.float32(0) if x < 0 else x
+        return _like(x, 0) if x < 0 else x
     if act == 2:  # exp(-|x|) cannot overflow: 1 / (1 + exp(-x)) was 0 below about -88.7
         e = math.exp(-abs(x))
-        return (e if x < 0 else np.float32(1)) / (np.float32(1) + e)
+        return (e if x < 0 else _like(x, 1)) / (_like(x, 1) + e)
     if act == 3:
         return math.tanh(x)
     if act == 4:  # x * Phi(x), with erfc: 1 + erf(x / sqrt 2) cancels for x below about -5
-        x = x if not x < GELU_FLOOR else np.float32(GELU_FLOOR)  # -inf gives -0.0, NaN stays
-        return np.float32(0.5) * x * math.erfc(x * np.float32(-0.70710678118654752))
+        x = x if not x < GELU_FLOOR else _like(x, GELU_FLOOR)  # -inf gives -0.0, NaN stays
+        return _like(x, 0.5) * x * math.erfc(x * _like(x, -0.70710678118654752))
     return x
 
 
