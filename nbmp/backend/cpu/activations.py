@@ -23,6 +23,7 @@ from nbmp.backend.cpu.cast import _STORAGE  # NumPy dtype -> the view the kernel
 from nbmp.backend.cpu.gemm import _OPTS, ACTIVATIONS, _activate, _to_f32
 from nbmp.backend.cpu.pool import _narrow
 from nbmp.backend.cpu.spin import start_workers
+from nbmp.backend.cpu.views import read_only
 
 __all__ = ["KERNEL_VERSION", "activation"]
 
@@ -82,7 +83,7 @@ def activation(x: np.ndarray, name: str | None) -> np.ndarray:
     view = _STORAGE[x.dtype]
     out = np.empty(x.shape, x.dtype)
     if x.size:
-        threads.parallel(_activation_share, np.ascontiguousarray(x).view(view).reshape(-1),
+        threads.parallel(_activation_share, read_only(np.ascontiguousarray(x).view(view).reshape(-1)),
                          out.view(view).reshape(-1), act,
                          nthreads=None if x.size >= PARALLEL_MIN else 1)
     return out

@@ -32,6 +32,7 @@ from nbmp.backend.cpu.halfbits import (
     f64_to_f16,
 )
 from nbmp.backend.cpu.spin import start_workers
+from nbmp.backend.cpu.views import read_only
 
 __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "cast"]
 
@@ -123,6 +124,6 @@ def cast(x: np.ndarray, dtype: Any) -> np.ndarray:
         bits = x.view(_STORAGE[src])
         if not bits.flags.c_contiguous:
             bits = np.ascontiguousarray(bits)
-        threads.parallel(_cast_share, bits.ravel(), out.view(_STORAGE[dst]).ravel(),
+        threads.parallel(_cast_share, read_only(bits.ravel()), out.view(_STORAGE[dst]).ravel(),
                          nthreads=None if x.size >= PARALLEL_MIN else 1)
     return out

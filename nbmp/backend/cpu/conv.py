@@ -78,6 +78,7 @@ from nbmp.backend.cpu.gemm import (
 )
 from nbmp.backend.cpu.simd import WIDTH, vfma, vload, vstore, vzero
 from nbmp.backend.cpu.spin import claim, start_workers
+from nbmp.backend.cpu.views import read_only
 from nbmp.backend.reference import conv_output_size
 
 __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
@@ -111,8 +112,8 @@ def geometry(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], group: int
     oh = conv_output_size(h, kh, strides[0], dilation[0], padding[0])
     ow = conv_output_size(w, kw, strides[1], dilation[1], padding[1])
     wp = (ow - 1) * strides[1] + (kw - 1) * dilation[1] + 1
-    return np.array([h, w, c, cg, group * cg, kh, kw, *strides, *dilation,
-                     padding[0][0], padding[1][0], oh, ow, wp], np.int64)
+    return read_only(np.array([h, w, c, cg, group * cg, kh, kw, *strides, *dilation,
+                               padding[0][0], padding[1][0], oh, ow, wp], np.int64))
 
 
 @njit(inline="always", **_OPTS)

@@ -94,6 +94,7 @@ from nbmp.backend.cpu.simd import (
     vzero,
 )
 from nbmp.backend.cpu.spin import claim, publish, start_workers, wait_for
+from nbmp.backend.cpu.views import EMPTY, read_only
 from nbmp.backend.reference import GELU_FLOOR
 
 __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "bias_vector", "gemm",
@@ -1189,20 +1190,20 @@ _OUT_KINDS = dtypes.DTypeTable({"float32": _F32, "float16": _F16, "bfloat16": _B
 def strided(x: np.ndarray) -> tuple[np.ndarray, int, int, int]:
     """A 2-D array as ``(buf, offset, row_stride, col_stride)`` for the packers.
 
-    ``buf`` is a 1-D view (no copy) of ``x``'s memory, as the kernels' storage
+    ``buf`` is a read-only 1-D view (no copy) of ``x``'s memory, as the kernels' storage
     type, with ``x[i, j] == buf[offset + i*row_stride + j*col_stride]``.
     Passing strides as numbers keeps one compiled packer per dtype for every
     layout (C, Fortran, transposed, sliced, broadcast).
     """
     x = x.view(_STORAGE[x.dtype])
     if x.size == 0:
-        return np.empty(0, x.dtype), 0, 0, 0
+        return EMPTY[x.dtype], 0, 0, 0
     if x.flags.c_contiguous:  # the common case, without as_strided's cost (microseconds)
-        return x.ravel(), 0, x.shape[1], 1
+        return read_only(x.ravel()), 0, x.shape[1], 1
     size = x.itemsize
     if x.strides[0] % size or x.strides[1] % size:  # a field of packed records: no element count
         x = np.ascontiguousarray(x)                   # spans its strides, so it is copied
-        return x.ravel(), 0, x.shape[1], 1
+        return read_only(x.ravel()), 0, x.shape[1], 1
     rs, cs = (s // size for s in x.strides)
     # the corner with the lowest address starts buf
     lo_i = x.shape[0] - 1 if rs < 0 else 0
@@ -1316,7 +1317,7 @@ def pack_b(b: np.ndarray) -> PackedB:
 
 def bias_vector(bias: np.ndarray | None) -> np.ndarray:
     """`bias` as the contiguous float32 vector ``_update`` reads; empty for no bias."""
-    return _NO_PANELS if bias is None else np.ascontiguousarray(bias, np.float32)
+    return _NO_BIAS if bias is None else read_only(np.ascontiguousarray(bias, np.float32))
 
 
 def output_views(out: np.ndarray, partial_sums: bool) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -1382,7 +1383,7 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
     while True:
         if pairs == TILES:  # the threads pack b themselves, if need be, a chunk at a time
             if isinstance(b, PackedB):
-                b_args = (*_NO_B, b.data, False)
+                b_args = (*_no_b(b), b.data, False)
             else:
                 b_args = (*strided(b), _packed_buffer(k, n, 0, TILES), True)
             # partial sums in cache, not in a float32 buffer beside a half output
@@ -1392,7 +1393,7 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
                 # packed once, by all threads, rather than all of it by each thread for its slab
                 b = PackedB(b, pairs=pairs)
                 pairs = b.pairs
-            b_args = (*_NO_B, b.data) if isinstance(b, PackedB) else (*strided(b), _NO_PANELS)
+            b_args = (*_no_b(b), b.data) if isinstance(b, PackedB) else (*strided(b), _NO_PANELS)
             rest = (m, n, k, *output_views(out, partial_sums=k > KC), *epilogue)
             threads.parallel(_thread, *strided(a), *b_args, bool(pairs), *rest, subnormal, nthreads=count)
         if not (pairs and met_subnormal(subnormal)):
@@ -1404,10 +1405,16 @@ def gemm(a: np.ndarray, b: np.ndarray | PackedB, out_dtype, bias: np.ndarray | N
 
 
 # Empty arrays the kernels take for what a call does not have (they never write to them):
-_NO_PANELS = np.empty(0, np.float32)  # ``_thread``'s ``packed`` when it packs b itself; no bias; no acc
+_NO_PANELS = np.empty(0, np.float32)  # ``_thread``'s ``packed`` when it packs b itself; no acc
 _NO_HALVES = np.empty(0, np.uint16)  # no half output
-_NO_GEOMETRY = np.empty(0, np.int64)  # ``_thread_tiles``' ``geo`` for a product of matrices
-_NO_B = (_NO_PANELS, 0, 0, 0)  # its strided ``b`` when b is a PackedB
+_NO_BIAS = EMPTY[np.dtype(np.float32)]
+_NO_GEOMETRY = EMPTY[np.dtype(np.int64)]  # ``_thread_tiles``' ``geo`` for a product of matrices
+
+
+def _no_b(b: PackedB) -> tuple[np.ndarray, int, int, int]:
+    """The kernels' strided ``b`` when `b` is packed: empty, of the type ``strided`` gives its
+    source (one compiled kernel for packed and unpacked ``b``)."""
+    return EMPTY[_STORAGE[b.dtype]], 0, 0, 0
 
 
 def _run_tiles(a_args: tuple, geo: np.ndarray, b_args: tuple, m: int, n: int, k: int, out: np.ndarray,
@@ -1430,6 +1437,6 @@ def conv_tiles(image: np.ndarray, geo: np.ndarray, weights: PackedB, out: np.nda
     k, n = weights.shape
     m = out.shape[0]
     subnormal = np.zeros(thread_count(m * n * k, SERIAL_MAX_TILES), np.int64)
-    _run_tiles((image, 0, 0, 0), geo, (*_NO_B, weights.data, False), m, n, k, out,
+    _run_tiles((image, 0, 0, 0), geo, (*_no_b(weights), weights.data, False), m, n, k, out,
                (bias_vector(bias), ACTIVATIONS[activation]), subnormal)
     return not met_subnormal(subnormal)

@@ -42,6 +42,7 @@ from nbmp.backend.cpu.simd import (
     vstore_f16,
 )
 from nbmp.backend.cpu.spin import start_workers
+from nbmp.backend.cpu.views import read_only
 
 __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "pool2d"]
 
@@ -181,7 +182,7 @@ def pool2d(x: np.ndarray, kind: str, pool: tuple[int, int], strides: tuple[int, 
     if out.size == 0:
         return out
     count = threads.get_num_threads() if x.size >= PARALLEL_MIN else 1
-    bits = np.ascontiguousarray(x).view(view)
+    bits = read_only(np.ascontiguousarray(x).view(view))
     geometry = np.array([*pool, *strides, pads[0][0], pads[1][0]], np.int64)
     shape = np.array([*x.shape, *sizes], np.int64)
     scratch = np.empty((count, x.shape[3] if view == np.uint16 and not HARDWARE_F16 else 0), np.float32)
