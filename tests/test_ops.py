@@ -234,6 +234,17 @@ def test_activations_compute_in_float32_and_keep_dtype(dtype):
         np.testing.assert_array_equal(got.numpy().astype(np.float64), exact.astype(np.float64))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_activations_of_0d_values(dtype):
+    x = nbmp.asarray(-1.5, dtype=dtype)
+    for name in ["relu", "sigmoid", "tanh", "gelu"]:
+        got = getattr(ops, name)(x)
+        exact = rounded(reference.activation(np.array(-1.5), name), dtype)
+        assert got.shape == () and got.dtype == dtype
+        np.testing.assert_allclose(float(got), float(exact), rtol=16 * float(dtypes.finfo(dtype).eps))
+    assert float(nbmp.layers.Activation("relu", dtype=dtype)(np.float32(-1))) == 0.0
+
+
 @pytest.mark.parametrize("dtype", ["float32", *HALF])
 def test_gelu_keeps_its_relative_accuracy_far_left(dtype):
     # 0.5 * x * (1 + erf(x / sqrt 2)) cancels to 0 in float32 from about x = -6 on; erfc does not

@@ -2,7 +2,8 @@
 
 Every function takes NumPy arrays and returns a new NumPy array in `out_dtype`, rounded once.
 float16, bfloat16 and float32 inputs run on the Numba kernels (``gemm``, ``conv``, ``cast``),
-accumulating in float32; float64 inputs accumulate in float64 (``reference``). The rare
+accumulating in float32; float64 inputs accumulate in float64 (``reference``; gelu of any
+floating dtype runs on ``activations``). The rare
 output dtype the kernels do not write, float64 from 16/32-bit inputs, is accumulated in float32
 by ``reference`` too and widened exactly.
 """
@@ -124,5 +125,5 @@ def activation(x: np.ndarray, name: str | None) -> np.ndarray:
     if name == "gelu":
         return activations.activation(x, name)
     with np.errstate(all="ignore"):
-        y = reference.activation(_acc(x), name)
+        y = np.asarray(reference.activation(_acc(x), name))  # (NumPy gives a scalar for 0-d x)
     return y if y.dtype == x.dtype else cast(y, x.dtype)

@@ -18,7 +18,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from nbmp import dtypes
-from nbmp.backend.cpu import gemm, threads, versions
+from nbmp.backend.cpu import pool, threads, versions
 from nbmp.backend.cpu.cast import _STORAGE  # NumPy dtype -> the view the kernel reads and writes
 from nbmp.backend.cpu.gemm import _OPTS, ACTIVATIONS, _activate, _to_f32
 from nbmp.backend.cpu.pool import _narrow
@@ -28,9 +28,9 @@ from nbmp.backend.cpu.views import read_only
 __all__ = ["KERNEL_VERSION", "activation"]
 
 #: Numba's cache hashes this file only: the activation and conversions come from gemm and pool
-#: (see ``gemm.KERNEL_VERSION``).
-KERNEL_VERSION = "activations-1/gemm-29/simd-8/halfbits-1/spin-3/amx-1"
-versions.require(__name__, KERNEL_VERSION, gemm.KERNEL_VERSION)
+#: (see ``gemm.KERNEL_VERSION``; pool's version names gemm's).
+KERNEL_VERSION = "activations-1/pool-3/gemm-29/simd-8/halfbits-1/spin-3/amx-1"
+versions.require(__name__, KERNEL_VERSION, pool.KERNEL_VERSION)
 
 #: Below this many elements one thread does it all. gelu spends 25-40 ns on an element here
 #: (erfc), so 32K of them take about a millisecond, 25 times what starting a second thread costs.

@@ -1190,8 +1190,9 @@ _OUT_KINDS = dtypes.DTypeTable({"float32": _F32, "float16": _F16, "bfloat16": _B
 def strided(x: np.ndarray) -> tuple[np.ndarray, int, int, int]:
     """A 2-D array as ``(buf, offset, row_stride, col_stride)`` for the packers.
 
-    ``buf`` is a read-only 1-D view (no copy) of ``x``'s memory, as the kernels' storage
-    type, with ``x[i, j] == buf[offset + i*row_stride + j*col_stride]``.
+    ``buf`` is a read-only 1-D view of ``x``'s memory (or of a copy, for the rare strides
+    below), as the kernels' storage type, with ``x[i, j] == buf[offset + i*row_stride +
+    j*col_stride]``.
     Passing strides as numbers keeps one compiled packer per dtype for every
     layout (C, Fortran, transposed, sliced, broadcast).
     """
