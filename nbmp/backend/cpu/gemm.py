@@ -60,14 +60,12 @@ Halves reach the kernels as 16-bit integer views: fp16 as ``uint16``, bf16 as
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
 from nbmp import dtypes
-from nbmp.backend.cpu import amx, halfbits, simd, spin, threads, versions
+from nbmp.backend.cpu import amx, halfbits, simd, spin, threads, versions, vmath
 from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
 from nbmp.backend.cpu.simd import (
     BLOCK,
@@ -95,7 +93,7 @@ from nbmp.backend.cpu.simd import (
 )
 from nbmp.backend.cpu.spin import claim, publish, start_workers, wait_for
 from nbmp.backend.cpu.views import EMPTY, read_only
-from nbmp.backend.reference import GELU_FLOOR
+from nbmp.backend.cpu.vmath import activate_span
 
 __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "bias_vector", "gemm",
            "output_views", "pack_b", "strided"]
@@ -103,9 +101,9 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-29/simd-8/halfbits-1/spin-3/amx-1"
-versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION, spin.KERNEL_VERSION,
-                 amx.KERNEL_VERSION)
+KERNEL_VERSION = "gemm-30/vmath-2/simd-8/halfbits-1/spin-3/amx-1"
+versions.require(__name__, KERNEL_VERSION, vmath.KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION,
+                 spin.KERNEL_VERSION, amx.KERNEL_VERSION)
 
 #: Register tile: MR rows x NR columns of float32 accumulators, NR / WIDTH registers a row:
 #: 6 x 4 with 32 vector registers (AVX-512), 6 x 2 with 16, leaving some for ``b`` and ``a``.
@@ -225,35 +223,6 @@ def _ov_halves(x):  # another array later in the caller (its dead-code pass lost
     if x.dtype == types.int16:
         return lambda x: x
     return lambda x: np.empty(0, np.int16)
-
-
-def _like(x, value):
-    """The number `value` in the float type of `x` (jit only)."""
-    raise NotImplementedError
-
-
-@overload(_like, inline="always")
-def _ov_like(x, value):
-    if x == types.float64:
-        return lambda x, value: np.float64(value)
-    return lambda x, value: np.float32(value)
-
-
-@njit(inline="always", **_OPTS)
-def _activate(x, act):
-    """Activation number ``act`` (see ``ACTIVATIONS``) of float32 ``x``, or of float64 ``x`` in
-    float64 (``activations``)."""
-    if act == 1:
-        return _like(x, 0) if x < 0 else x
-    if act == 2:  # exp(-|x|) cannot overflow: 1 / (1 + exp(-x)) was 0 below about -88.7
-        e = math.exp(-abs(x))
-        return (e if x < 0 else _like(x, 1)) / (_like(x, 1) + e)
-    if act == 3:
-        return math.tanh(x)
-    if act == 4:  # x * Phi(x), with erfc: 1 + erf(x / sqrt 2) cancels for x below about -5
-        x = x if not x < GELU_FLOOR else _like(x, GELU_FLOOR)  # -inf gives -0.0, NaN stays
-        return _like(x, 0.5) * x * math.erfc(x * _like(x, -0.70710678118654752))
-    return x
 
 
 # --- packing ---------------------------------------------------------------
@@ -746,9 +715,24 @@ def _update(tile, acc, add_acc, out16, out_kind, i, j, mr, nr, ldc, bias, act):
     activation have vector forms, the last ``nr % WIDTH`` columns (or all, otherwise)
     element by element. (Whole rows only in vectors left a tile of fewer than NR columns,
     a layer of 32 filters, to the element path: 3.5x slower for a first convolution.)
+    sigmoid, tanh and gelu go over the tile first, in a loop of their own that vectorises
+    (``vmath.activate_span``; element by element through the C library, a gelu epilogue took
+    6-8x the time of a whole bf16 product with relu).
     """
-    vectors = act <= 1 and (out_kind != _F16 or HARDWARE_F16)
     has_bias = bias.size > 0
+    if act >= 2:
+        for r in range(mr):
+            row, at = (i + r) * ldc + j, r * NR
+            for c in range(nr):
+                v = tile[at + c]
+                if add_acc:
+                    v += acc[row + c]
+                if has_bias:
+                    v += bias[j + c]
+                tile[at + c] = v
+            activate_span(tile, at, at + nr, act)
+        add_acc, has_bias, act = False, False, 0
+    vectors = act <= 1 and (out_kind != _F16 or HARDWARE_F16)
     for r in range(mr):
         row = (i + r) * ldc + j
         done = 0
@@ -774,7 +758,8 @@ def _update(tile, acc, add_acc, out16, out_kind, i, j, mr, nr, ldc, bias, act):
                 v += acc[row + c]
             if has_bias:
                 v += bias[j + c]
-            v = _activate(v, act)
+            if act == 1 and v < 0:
+                v = np.float32(0)
             if out_kind == _F32:
                 acc[row + c] = v
             elif out_kind == _F16:
