@@ -53,7 +53,7 @@ __all__ = ["KERNEL_VERSION", "activate_span", "exp32", "gelu32", "sigmoid32", "t
 
 #: Bumped with every change here: the GEMM epilogue's cached kernels hold a copy of this code
 #: (see ``gemm.KERNEL_VERSION``).
-KERNEL_VERSION = "vmath-2"
+KERNEL_VERSION = "vmath-3"
 
 #: fastmath off, said explicitly: a function compiled for a caller takes the caller's fastmath
 #: unless it sets its own (the GEMM epilogue's reassociated products, and made gelu's results
@@ -64,17 +64,30 @@ _ZERO, _HALF, _ONE, _TWO = _F(0), _F(0.5), _F(1), _F(2)
 _LOG2E = _F(1.4426950408889634)
 _LN2_HI, _LN2_LO = _F(0.693359375), _F(-2.12194440e-4)  # ln 2 = HI + LO; HI has 9 bits
 _RSQRT2 = _F(0.7071067811865476)
+# Polynomial coefficients, the highest power first (``_horner``):
+#: e^r = sum of r^k / k!, k <= 7
+_EXP = tuple(_F(1 / math.factorial(k)) for k in range(7, -1, -1))
 #: tanh(x) / x = Q(x^2) for |x| < 0.625
-_Q = tuple(_F(c) for c in (1.0, -0.3333333134651184, 0.13333208858966827, -0.053947802633047104,
-                           0.021708467975258827, -0.008199901320040226, 0.002165724290534854))
-#: 2 / sqrt(pi) * (-1)^k / (k! (2k + 1)): erf(w) = w * sum of these times (w^2)^k
-_ERF = tuple(_F(2 / math.sqrt(math.pi) * (-1) ** k / (math.factorial(k) * (2 * k + 1))) for k in range(7))
+_Q = tuple(_F(c) for c in (0.002165724290534854, -0.008199901320040226, 0.021708467975258827,
+                           -0.053947802633047104, 0.13333208858966827, -0.3333333134651184, 1.0))
+#: 2 / sqrt(pi) * (-1)^k / (k! (2k + 1)): erf(w) = w * sum of these times (w^2)^k, k <= 6
+_ERF = tuple(_F(2 / math.sqrt(math.pi) * (-1) ** k / (math.factorial(k) * (2 * k + 1)))
+             for k in range(6, -1, -1))
 #: erfc(w) exp(w^2) = G(1 / (1 + w)) for w >= 0.5
-_G = tuple(_F(c) for c in (1.2499151580414036e-06, 0.5641308426856995, 0.56533282995224, 0.27031609416007996,
-                           -0.21620817482471466, -0.8555888533592224, -0.544241726398468, 5.466458797454834,
-                           -8.664565086364746, 6.128042221069336, -1.7218091487884521))
+_G = tuple(_F(c) for c in (-1.7218091487884521, 6.128042221069336, -8.664565086364746, 5.466458797454834,
+                           -0.544241726398468, -0.8555888533592224, -0.21620817482471466, 0.27031609416007996,
+                           0.56533282995224, 0.5641308426856995, 1.2499151580414036e-06))
 _FLOOR = _F(GELU_FLOOR)
 _TWO_M64 = _F(2.0**-64)
+
+
+@njit(inline="always", **_FLAGS)
+def _horner(x, coefficients):
+    """The polynomial with `coefficients` (the highest power first) at `x`."""
+    p = coefficients[0]
+    for i in range(1, len(coefficients)):
+        p = p * x + coefficients[i]
+    return p
 
 
 @njit(inline="always", **_FLAGS)
@@ -94,14 +107,7 @@ def _exp_scaled(x, k):
     nf = np.floor(y * _LOG2E + _HALF)  # (math.floor calls the C library's floorf)
     n = np.int32(nf)
     r = (y - nf * _LN2_HI) - nf * _LN2_LO
-    p = _F(1 / 5040)
-    p = p * r + _F(1 / 720)
-    p = p * r + _F(1 / 120)
-    p = p * r + _F(1 / 24)
-    p = p * r + _F(1 / 6)
-    p = p * r + _HALF
-    p = p * r + _ONE
-    p = p * r + _ONE
+    p = _horner(r, _EXP)
     h = n >> 1
     e = _ZERO if deep else p * _pow2(h) * _pow2(n - h + k)
     return e if x == x else x  # (min and max dropped a NaN)
@@ -125,13 +131,7 @@ def tanh32(x):
     """tanh of float32 `x`."""
     t = abs(x)
     s = t * t
-    q = _Q[6]
-    q = q * s + _Q[5]
-    q = q * s + _Q[4]
-    q = q * s + _Q[3]
-    q = q * s + _Q[2]
-    q = q * s + _Q[1]
-    q = q * s + _Q[0]
+    q = _horner(s, _Q)
     large = _ONE - _TWO / (exp32(_TWO * t) + _ONE)
     return math.copysign(t * q if t < _F(0.625) else large, x)
 
@@ -150,26 +150,9 @@ def gelu32(x):
     al = a - ah
     hi = a * a
     lo = ((ah * ah - hi) + _TWO * ah * al) + al * al
-    e = _ERF[6]
-    e = e * s + _ERF[5]
-    e = e * s + _ERF[4]
-    e = e * s + _ERF[3]
-    e = e * s + _ERF[2]
-    e = e * s + _ERF[1]
-    e = e * s + _ERF[0]
-    erf_small = w * e
+    erf_small = w * _horner(s, _ERF)
     t = _ONE / (_ONE + w)
-    g = _G[10]
-    g = g * t + _G[9]
-    g = g * t + _G[8]
-    g = g * t + _G[7]
-    g = g * t + _G[6]
-    g = g * t + _G[5]
-    g = g * t + _G[4]
-    g = g * t + _G[3]
-    g = g * t + _G[2]
-    g = g * t + _G[1]
-    g = g * t + _G[0]
+    g = _horner(t, _G)
     # erfc(w) * 2**64: normal down to where erfc(w) is 0 in float32. A vector computes both
     # signs' formulas in every lane, so each formula takes 0 in the other sign's lanes: then only
     # a result that is itself subnormal makes one (each costs a microcode assist: _exp_scaled).
