@@ -235,6 +235,13 @@ def test_activations_compute_in_float32_and_keep_dtype(dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_relu_of_minus_zero_is_plus_zero_in_every_dtype(dtype):
+    got = ops.relu(nbmp.asarray([-0.0, -1.0, np.nan, 2.0], dtype=dtype)).numpy().astype(np.float64)
+    np.testing.assert_array_equal(got, [0.0, 0.0, np.nan, 2.0])
+    assert not np.signbit(got[:2]).any()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 def test_activations_of_0d_values(dtype):
     x = nbmp.asarray(-1.5, dtype=dtype)
     for name in ["relu", "sigmoid", "tanh", "gelu"]:

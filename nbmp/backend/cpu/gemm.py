@@ -101,7 +101,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-30/vmath-3/simd-8/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-30/vmath-4/simd-8/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, vmath.KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION,
                  spin.KERNEL_VERSION, amx.KERNEL_VERSION)
 

@@ -53,7 +53,7 @@ __all__ = ["KERNEL_VERSION", "activate_span", "exp32", "gelu32", "sigmoid32", "t
 
 #: Bumped with every change here: the GEMM epilogue's cached kernels hold a copy of this code
 #: (see ``gemm.KERNEL_VERSION``).
-KERNEL_VERSION = "vmath-3"
+KERNEL_VERSION = "vmath-4"
 
 #: fastmath off, said explicitly: a function compiled for a caller takes the caller's fastmath
 #: unless it sets its own (the GEMM epilogue's reassociated products, and made gelu's results
@@ -178,7 +178,7 @@ def activate_span(buf, start, stop, act):
     if act == 1:
         for k in range(count):
             v = buf[at + k]
-            buf[at + k] = _ZERO if v < _ZERO else v
+            buf[at + k] = _ZERO if v <= _ZERO else v  # -0.0 to +0.0, as NumPy's maximum; NaN stays
     elif act == 2:
         for k in range(count):
             buf[at + k] = sigmoid32(buf[at + k])
