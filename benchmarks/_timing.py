@@ -347,6 +347,43 @@ def start(args: argparse.Namespace) -> tuple[Any, float, Any, str]:
     return nbmp, t_import, torch, torch_line
 
 
+def upcast_table_main(description: str, argv: Sequence[str] | None, default_shapes: str, shapes_help: str,
+                      parse_case: Callable[[str], Any], run_case: Callable[..., list[Any]],
+                      label_headers: Sequence[str], labels: Callable[[Any], list[str]], unit: str,
+                      digits: int, kernel_header: str) -> None:
+    """The whole of a script whose rows hold the rates ``nbmp``, ``upcast``, ``torch_f32``,
+    ``torch_bf16`` and a ``check`` (bench_pool, bench_activations): options, `args.rounds` passes
+    of ``run_case(timer, nbmp, torch, case, dtypes, first_calls)`` over the parsed cases, the table
+    (`labels` gives a row's first cells, under `label_headers`; rates in `unit`), the first calls."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_common_options(parser, default_shapes, shapes_help)
+    args = parse_args(parser, argv)
+    cases = [parse_case(s) for s in args.shapes.split(",") if s.strip()]
+
+    nbmp, t_import, torch, torch_line = start(args)
+    timer = make_timer(args)
+    first_calls: list[tuple[str, str, float, float | None]] = [("import nbmp", "-", t_import, None)]
+
+    t0 = time.perf_counter()
+    rounds = Rounds([[row for case in cases
+                      for row in run_case(timer, nbmp, torch, case, args.dtypes, first_calls)]
+                     for _ in range(args.rounds)], args.stat)
+
+    print(f"\n{rates_heading(args).replace('GFLOP/s', unit)}")
+    others = ("upcast", "torch_f32", "torch_bf16")
+    print_table(
+        [*label_headers, "nbmp", "np upcast", "torch f32", "torch bf16",
+         "nbmp/upcast", "nbmp/torch-f32", "nbmp/torch-bf16", "check"],
+        [[*labels(r), *(fmt_rate(getattr(r, k), digits) for k in ("nbmp", *others)),
+          *(rounds.ratio(i, "nbmp", k) for k in others), r.check]
+         for i, r in enumerate(rounds.rows)], left=len(label_headers))
+    if torch is None:
+        print(f"  {torch_line}")
+
+    print_closing(first_calls, [kernel_header, "dtype", "first call", "steady"], timer.skipped, t0)
+
+
 def first_call(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Seconds taken by one call of ``fn`` (a first call: compilation or cache load) and its result."""
     t0 = time.perf_counter()

@@ -17,9 +17,7 @@ inputs; ``check`` says ``MISMATCH`` when the error is beyond a loose bound.
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,34 +84,10 @@ def run_activation(timer: _timing.Timer, nbmp: Any, torch: Any, x32: np.ndarray,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _timing.add_common_options(parser, "65536,1048576", "comma-separated element counts")
-    args = _timing.parse_args(parser, argv)
-    sizes = [_timing.parse_sizes(s, "N", (1,))[0] for s in args.shapes.split(",") if s.strip()]
-
-    nbmp, t_import, torch, torch_line = _timing.start(args)
-    timer = _timing.make_timer(args)
-    first_calls: list[tuple[str, str, float, float | None]] = [("import nbmp", "-", t_import, None)]
-
-    t0 = time.perf_counter()
-    rounds = _timing.Rounds([[row for size in sizes
-                              for row in run_size(timer, nbmp, torch, size, args.dtypes, first_calls)]
-                             for _ in range(args.rounds)], args.stat)
-
-    print(f"\n{_timing.rates_heading(args).replace('GFLOP/s', 'G elements/s')}")
-    fr, ratio = _timing.fmt_rate, rounds.ratio
-    _timing.print_table(
-        ["elements", "activation", "dtype", "nbmp", "np upcast", "torch f32", "torch bf16",
-         "nbmp/upcast", "nbmp/torch-f32", "nbmp/torch-bf16", "check"],
-        [[str(r.size), r.activation, r.dtype, fr(r.nbmp, 3), fr(r.upcast, 3), fr(r.torch_f32, 3),
-          fr(r.torch_bf16, 3), ratio(i, "nbmp", "upcast"), ratio(i, "nbmp", "torch_f32"),
-          ratio(i, "nbmp", "torch_bf16"), r.check]
-         for i, r in enumerate(rounds.rows)], left=3)
-    if torch is None:
-        print(f"  {torch_line}")
-
-    _timing.print_closing(first_calls, ["op", "dtype", "first call", "steady"], timer.skipped, t0)
+    _timing.upcast_table_main(
+        __doc__.split("\n\n")[0], argv, "65536,1048576", "comma-separated element counts",
+        lambda text: _timing.parse_sizes(text, "N", (1,))[0], run_size, ["elements", "activation", "dtype"],
+        lambda r: [str(r.size), r.activation, r.dtype], "G elements/s", 3, "op")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,7 @@ same inputs; ``check`` says ``MISMATCH`` when the error is beyond a loose bound.
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,34 +104,10 @@ def run_pooling(timer: _timing.Timer, nbmp: Any, torch: Any, x32: np.ndarray,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _timing.add_common_options(parser, DEFAULT_SHAPES, "comma-separated NxHxWxC input shapes")
-    args = _timing.parse_args(parser, argv)
-    shapes = [parse_shape(s) for s in args.shapes.split(",") if s.strip()]
-
-    nbmp, t_import, torch, torch_line = _timing.start(args)
-    timer = _timing.make_timer(args)
-    first_calls: list[tuple[str, str, float, float | None]] = [("import nbmp", "-", t_import, None)]
-
-    t0 = time.perf_counter()
-    rounds = _timing.Rounds([[row for shape in shapes
-                              for row in run_shape(timer, nbmp, torch, shape, args.dtypes, first_calls)]
-                             for _ in range(args.rounds)], args.stat)
-
-    print(f"\n{_timing.rates_heading(args).replace('GFLOP/s', 'G input elements/s')}")
-    fr, ratio = _timing.fmt_rate, rounds.ratio
-    _timing.print_table(
-        ["N x H x W x C", "pooling", "dtype", "nbmp", "np upcast", "torch f32", "torch bf16",
-         "nbmp/upcast", "nbmp/torch-f32", "nbmp/torch-bf16", "check"],
-        [["x".join(map(str, r.shape)), r.pooling, r.dtype, fr(r.nbmp, 2), fr(r.upcast, 2), fr(r.torch_f32, 2),
-          fr(r.torch_bf16, 2), ratio(i, "nbmp", "upcast"), ratio(i, "nbmp", "torch_f32"),
-          ratio(i, "nbmp", "torch_bf16"), r.check]
-         for i, r in enumerate(rounds.rows)], left=3)
-    if torch is None:
-        print(f"  {torch_line}")
-
-    _timing.print_closing(first_calls, ["kernel", "dtype", "first call", "steady"], timer.skipped, t0)
+    _timing.upcast_table_main(
+        __doc__.split("\n\n")[0], argv, DEFAULT_SHAPES, "comma-separated NxHxWxC input shapes", parse_shape,
+        run_shape, ["N x H x W x C", "pooling", "dtype"],
+        lambda r: ["x".join(map(str, r.shape)), r.pooling, r.dtype], "G input elements/s", 2, "kernel")
 
 
 if __name__ == "__main__":
