@@ -20,7 +20,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from nbmp import dtypes
-from nbmp.backend.cpu import pool, threads, versions
+from nbmp.backend.cpu import pool, simd, threads, versions
 from nbmp.backend.cpu.cast import _STORAGE  # NumPy dtype -> the view the kernel reads and writes
 from nbmp.backend.cpu.gemm import _OPTS, ACTIVATIONS, _to_f32
 from nbmp.backend.cpu.pool import _narrow
@@ -33,7 +33,7 @@ __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "activation"]
 
 #: Numba's cache hashes this file only: the activation and conversions come from vmath, gemm and
 #: pool (see ``gemm.KERNEL_VERSION``; pool's version names gemm's, which names vmath's).
-KERNEL_VERSION = "activations-2/pool-3/gemm-30/vmath-4/simd-8/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "activations-3/pool-4/gemm-31/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, pool.KERNEL_VERSION)
 
 #: Activation number -> the fewest elements shared among threads (fewer: one thread does it all).
@@ -91,6 +91,7 @@ def _ov_activate_range(x, out, lo, hi, act):
 def _activation_share(th, nthreads, go, x, out, act):
     """Thread ``th``'s contiguous share of ``out = activation(x)`` (storage views, flat)."""
     start_workers(go)
+    simd.prefer_wide_vectors()  # the decoding and rounding loops
     _activate_range(x, out, th * x.size // nthreads, (th + 1) * x.size // nthreads, act)
 
 

@@ -22,7 +22,7 @@ from numba.extending import overload
 
 from nbmp import dtypes
 from nbmp.backend.cpu import halfbits as hb
-from nbmp.backend.cpu import spin, threads, versions
+from nbmp.backend.cpu import simd, spin, threads, versions
 from nbmp.backend.cpu.halfbits import (
     bf16_to_f32,
     f16_to_f32,
@@ -39,8 +39,8 @@ __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "cast"]
 #: Numba's cache hashes this file only; this string names the halfbits and spin
 #: versions the cached kernels were built with, so bumping one there forces
 #: a change here (checked at import), which invalidates the cache.
-KERNEL_VERSION = "cast-2/halfbits-1/spin-3"
-versions.require(__name__, KERNEL_VERSION, hb.KERNEL_VERSION, spin.KERNEL_VERSION)
+KERNEL_VERSION = "cast-3/halfbits-1/spin-3/simd-9"
+versions.require(__name__, KERNEL_VERSION, hb.KERNEL_VERSION, spin.KERNEL_VERSION, simd.KERNEL_VERSION)
 
 #: Below this many elements the serial kernel runs: threads cost more than they save (on the
 #: 2-core virtual machine measured, two threads broke even at 256K elements, and 64K ran 2-5x
@@ -84,6 +84,7 @@ def _ov_convert(v, out):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _cast_serial(src, out):
+    simd.prefer_wide_vectors()
     for i in range(src.size):
         out[i] = _convert(src[i], out)
 
