@@ -32,7 +32,7 @@ import numpy as np
 from nbmp import dtypes
 from nbmp.devices import check_device
 
-__all__ = ["Array", "Operators", "asarray"]
+__all__ = ["Array", "Operators", "asarray", "is_foreign_array"]
 
 
 class Operators:
@@ -430,6 +430,8 @@ def asarray(x: Any, dtype: Any = None, device: str | None = None) -> Array:
         arr = Array(np.asarray(x))
     elif _is_cupy(x):
         arr = Array(x, check_device("cuda"))
+    elif is_foreign_array(x):  # its own dtype, not floatx as for Python floats
+        arr = Array(_from_foreign(x))
     else:
         arr = Array(_from_python(x, dtype))
     if device is not None:
@@ -498,6 +500,23 @@ def _fewest_digits(v: Any) -> float:
     x = float(v)
     with np.errstate(over="ignore"):  # 7e+04 is tried for float16's 65504
         return next(float(f"{x:.{d}g}") for d in range(1, 10) if type(v)(float(f"{x:.{d}g}")) == v)
+
+
+def is_foreign_array(x: Any) -> bool:
+    """Whether `x` is another library's array (CuPy's, torch's, anything with ``__array__``),
+    which ``asarray`` takes with its dtype. Not an Array, a NumPy array or a Python value."""
+    if isinstance(x, (Array, np.ndarray, np.generic, list, tuple, str, bytes, numbers.Number)):
+        return False
+    return _is_cupy(x) or hasattr(x, "__array__") or hasattr(x, "__array_interface__")
+
+
+def _from_foreign(x: Any) -> np.ndarray:
+    """A host array of another library's array `x`, as NumPy reads it (dtype kept)."""
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"Cannot make an Array from this {type(x).__module__}.{type(x).__name__}: "
+                        f"NumPy could not read it ({e})") from None
 
 
 def _is_cupy(x: Any) -> bool:

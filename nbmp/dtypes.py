@@ -110,6 +110,8 @@ def canonical_name(dtype: Any) -> str:
 
     >>> canonical_name(np.float16), canonical_name("bfloat16"), canonical_name(np.dtype("int32"))
     ('float16', 'bfloat16', 'int32')
+    >>> canonical_name(float)  # as Keras reads it (NumPy: float64)
+    'float32'
     """
     try:
         return _CANONICAL[dtype]
@@ -127,8 +129,8 @@ def canonical_name(dtype: Any) -> str:
         raise TypeError(f"Expected a dtype name or NumPy dtype. Received: dtype={dtype!r}")
     # arrays, Arrays and Variables carry a .dtype; scalar types (np.float32) are dtypes already
     candidate = dtype if isinstance(dtype, (type, np.dtype)) else getattr(dtype, "dtype", dtype)
-    if candidate is float:
-        candidate = np.float64
+    if candidate is float:  # Keras' (and TensorFlow's) reading of it, as the name "float"
+        candidate = np.float32
     elif candidate is int:
         candidate = np.int64
     try:

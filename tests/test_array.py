@@ -21,6 +21,14 @@ def test_python_data_becomes_floatx_or_int32():
     assert nbmp.asarray([1.5]).dtype == np.float64
 
 
+def test_another_librarys_arrays_keep_their_dtype():
+    class Foreign:  # a torch tensor, say: NumPy reads it through __array__
+        def __array__(self, dtype=None, copy=None):
+            return np.ones(2, np.float64)
+
+    assert nbmp.asarray(Foreign()).dtype == np.float64  # not floatx, as Python floats
+
+
 def test_bfloat16_is_ml_dtypes():
     x = nbmp.asarray([1.0, 3.0], dtype="bfloat16")
     assert x.dtype == np.dtype(ml_dtypes.bfloat16)

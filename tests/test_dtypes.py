@@ -8,7 +8,7 @@ from nbmp import dtypes
 @pytest.mark.parametrize("given, name", [
     ("float16", "float16"), ("half", "float16"), (np.float16, "float16"),
     (np.dtype("float32"), "float32"), ("bfloat16", "bfloat16"), (ml_dtypes.bfloat16, "bfloat16"),
-    (float, "float64"), (int, "int64"), ("int32", "int32"), (np.zeros(2, np.int8), "int8"),
+    (float, "float32"), (int, "int64"), ("int32", "int32"), (np.zeros(2, np.int8), "int8"),
     ("bool", "bool"),
 ])
 def test_canonical_names(given, name):

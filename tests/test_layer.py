@@ -72,6 +72,28 @@ def test_nested_arguments_are_cast_and_ints_and_scalars_are_not():
     assert scale == 0.5 and isinstance(scale, float)
 
 
+class ForeignArray:
+    """Another library's array (torch's, JAX's): NumPy reads it through ``__array__``."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16", "float16"])
+def test_another_librarys_arrays_are_cast_to_the_compute_dtype(policy):
+    layer = TwoInputs(dtype=policy)
+    x, y = layer(ForeignArray(np.ones(3, np.float32)), b=ForeignArray(np.ones(3, np.float64)))
+    assert x.dtype == y.dtype == layer.compute_dtype
+
+
+def test_infer_takes_the_dtype_of_another_librarys_array():
+    layer = SimpleDense(units=2, dtype="_infer")
+    assert layer(ForeignArray(np.ones((1, 3), np.float16))).dtype == np.float16
+
+
 def test_nested_list_input_becomes_an_array():
     layer = SimpleDense(units=2, dtype="float16")
     y = layer([[1.0, 2.0, 3.0]])

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from nbmp import dtypes, initializers
-from nbmp.array import Array, asarray
+from nbmp.array import Array, asarray, is_foreign_array
 from nbmp.devices import check_device
 from nbmp.layers.input_spec import InputSpec
 from nbmp.ops._core import is_int
@@ -506,7 +506,9 @@ def _is_number_tree(x: Any) -> bool:
 
 def _as_input(x: Any) -> Any:
     """The input (call()'s first argument): a nested list of numbers is data, so it becomes an
-    Array; text is refused."""
+    Array, as does another library's array (torch's, CuPy's); text is refused."""
+    if is_foreign_array(x):
+        return asarray(x)
     if isinstance(x, (list, str, bytes)):
         if not isinstance(x, list):
             raise TypeError("A layer's input is an array (an nbmp Array, a NumPy array or a nested "
@@ -575,8 +577,10 @@ def _held(layer: Layer) -> tuple[list[Variable], list[Layer]]:
 
 
 def _map_arrays(tree: Any, cast_to: str | None) -> Any:
-    """Arrays for NumPy arrays, floating ones cast to `cast_to`; structure kept."""
-    if isinstance(tree, (np.ndarray, np.generic, Variable)):  # a Variable: its value, as read here
+    """Arrays for NumPy arrays (and other libraries'), floating ones cast to `cast_to`; structure
+    kept."""
+    # (a Variable: its value, as read here)
+    if isinstance(tree, (np.ndarray, np.generic, Variable)) or is_foreign_array(tree):
         tree = asarray(tree)
     if isinstance(tree, Array):
         name = dtypes.canonical_name(tree.dtype)
