@@ -590,8 +590,9 @@ def test_axis_keepdims_and_shape_arguments_of_the_wrong_kind_say_what_came():
                  lambda: ops.mean(x, axis=[0, 1.0]), lambda: ops.max(x, axis=1.0)):
         with pytest.raises(TypeError, match="An axis must be None, an int or a sequence of ints. Received"):
             call()
-    with pytest.raises(TypeError, match="keepdims must be True or False. Received: 'yes'"):
-        ops.sum(x, keepdims="yes")
+    for call in (lambda: ops.sum(x, keepdims="yes"), lambda: ops.moments(x, axes=0, keepdims="yes")):
+        with pytest.raises(TypeError, match="keepdims must be True or False. Received: 'yes'"):
+            call()
     with pytest.raises(TypeError, match="A shape must be an int or a sequence of ints. Received: None"):
         ops.reshape(x, None)
     assert ops.sum(x, axis=[0, 1], keepdims=np.True_).shape == (1, 1)

@@ -8,7 +8,7 @@ import numpy as np
 
 from nbmp import dtypes
 from nbmp.array import Array
-from nbmp.ops._core import as_array, as_axes, backend, is_real, is_weak_scalar, work_dtype, wrap, xp
+from nbmp.ops._core import as_array, as_axes, as_flag, backend, is_real, is_weak_scalar, work_dtype, wrap, xp
 
 Axes = int | tuple[int, ...] | list[int]
 
@@ -22,7 +22,7 @@ def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
     (2.0, 1.0, dtype('float32'))
     """
     x = _floating(x, "moments")
-    axes = as_axes(axes)
+    axes, keepdims = as_axes(axes), as_flag(keepdims, "keepdims")
     mod = xp(x)
     data = backend(x).cast(x._data, work_dtype(x.dtype))
     mean = mod.mean(data, axis=axes, keepdims=True)
