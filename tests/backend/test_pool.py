@@ -26,11 +26,11 @@ def _check(x, kind, pool_size, strides, pads):
     if kind == "max":  # one of the inputs: exact, NaN where the oracle has NaN
         np.testing.assert_array_equal(got.astype(np.float64), exact)
         return
-    # a float32 sum of at most pool_size[0] * pool_size[1] values, times a rounded 1 / count
-    # (two more float32 roundings), then the rounding to x's dtype
+    # a float32 sum of at most pool_size[0] * pool_size[1] values, divided by the count (one
+    # more float32 rounding), then the rounding to x's dtype
     count = pool_size[0] * pool_size[1]
     magnitude = reference.pool2d(np.abs(x.astype(np.float64)), "avg", pool_size, strides, pads)
-    bound = (count + 2) * testing.ACCUMULATION_EPS * magnitude + testing.rounding_bound(exact, x.dtype)
+    bound = (count + 1) * testing.ACCUMULATION_EPS * magnitude + testing.rounding_bound(exact, x.dtype)
     testing.assert_within_bound(got, exact, bound, "avg_pool2d", dtype=x.dtype)
 
 
@@ -64,6 +64,22 @@ def test_float64_is_pooled_by_the_oracle(monkeypatch):
     monkeypatch.setattr(reference, "pool2d", lambda *args: called.append(args) or "oracle")
     assert pool.pool2d(np.ones((1, 2, 2, 1)), "avg", (2, 2), (2, 2), ((0, 0), (0, 0))) == "oracle"
     assert len(called) == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [1, 19])  # one at a time; a vector of 16 and a tail
+def test_a_mean_is_the_float32_quotient_rounded_once(dtype, channels):
+    # (1649 + 0.2394 + 0.0105) / 3 = 549.74996 rounds to float16 549.5, but the sum times a float32
+    # 1/3 gave 549.75 exactly, a float16 tie that went to 550
+    values = np.array([1649.0, 0.2393798828125, 0.010498046875], np.float32)
+    rng = np.random.default_rng(0)
+    windows = np.concatenate([values[:, None], rng.standard_normal((3, channels - 1)) * 100], axis=1)
+    x = windows.astype(dtypes.as_numpy(dtype))[None, :, None, :]  # a 3 x 1 image
+    got = pool.pool2d(x, "avg", (3, 1), (1, 1), ((0, 0), (0, 0)))
+    wide = x.astype(np.float32)[0, :, 0, :]
+    quotient = ((wide[0] + wide[1]) + wide[2]) / np.float32(3)  # the kernel's order of the sums
+    np.testing.assert_array_equal(got.reshape(-1).view(np.uint8),
+                                  quotient.astype(x.dtype).reshape(-1).view(np.uint8))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

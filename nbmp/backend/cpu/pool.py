@@ -3,11 +3,11 @@ registers.
 
 For each output pixel the kernel walks its window (clipped to the image: "same" padding is
 never read, as in TensorFlow), WIDTH channels at a time in one float32 vector register
-(maxima with ``vmax``, which propagates NaN; sums with ``vadd``, times ``1 / count``), the last
-``channels % WIDTH`` one by one, and rounds the results from there: a maximum is one of the
-inputs, so exact; a mean is the float32 sum times the float32 ``1 / count``, within one float32
-rounding of ``sum / count`` (a vector division cost more than the sums), then rounded once to
-the output dtype.
+(maxima with ``vmax``, which propagates NaN; sums with ``vadd``, then divided by the count), the
+last ``channels % WIDTH`` one by one, and rounds the results from there: a maximum is one of the
+inputs, so exact; a mean is the float32 quotient ``sum / count`` (as ``ops.mean``'s: the sum
+times a float32 ``1 / count`` rounded twice, and could then round to the other side of a half
+tie), rounded once to the output dtype.
 Rows of the output are shared among the threads for large inputs; float64 input is left to
 ``reference.pool2d``. (nbmp's path before this kernel, NumPy's maxima and sums over windows of
 a float32 copy made by the cast kernel, ran 2.5-6x slower for maxima and 7-12x for means on
@@ -35,7 +35,7 @@ from nbmp.backend.cpu.simd import (
     WIDTH,
     vadd,
     vbroadcast,
-    vfma,
+    vdiv,
     vmax,
     vstore,
     vstore_bf16,
@@ -105,13 +105,15 @@ def _ov_vstore_narrow(out, i, v, row, c):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, reciprocals):
+def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, counts):
     """Thread ``th``'s share of the output rows.
 
     `x` and `out` are flat NHWC storage of `shape` (batch, height, width, channels, output
     height, output width); ``geometry`` is (pool height, pool width, stride height, stride
-    width, top pad, left pad). `reciprocals` is empty for maxima; for means, -0.0 and then
-    ``1 / count`` for each count of pixels a window can hold (from 1 up), the sums' factor.
+    width, top pad, left pad). `counts` is empty for maxima; for means, ``counts[k] = k`` for
+    every count of pixels a window can hold, the sums' divisor (a division, not a product with
+    ``1 / k``, which rounds twice: the mean is one rounding of the float32 quotient, as
+    ``ops.mean``'s).
     A pixel's channels go WIDTH at a time in a register, rounded from there, the last
     ``channels % WIDTH`` one by one; ``scratch`` row ``th`` is a thread's float32 buffer for
     fp16 on CPUs without F16C.
@@ -119,7 +121,7 @@ def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, reciprocals)
     start_workers(go)
     batch, height, width, channels, out_h, out_w = shape
     ph, pw, sh, sw, top, left = geometry
-    average = reciprocals.size > 0
+    average = counts.size > 0
     row = scratch[th]
     rows = batch * out_h
     for r in range(th * rows // nthreads, (th + 1) * rows // nthreads):
@@ -139,8 +141,8 @@ def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, reciprocals)
                         if at != first:
                             w = _vload_f32(x, at + c)
                             v = vadd(v, w) if average else vmax(v, w)
-                if average:  # a product (an fma adding -0.0: the sign of a zero sum stays)
-                    v = vfma(v, vbroadcast(reciprocals, k), vbroadcast(reciprocals, 0))
+                if average:
+                    v = vdiv(v, vbroadcast(counts, k))
                 _vstore_narrow(out, to + c, v, row, c)
                 c += WIDTH
             for t in range(c, channels):
@@ -156,7 +158,7 @@ def _pool_share(th, nthreads, go, x, out, scratch, shape, geometry, reciprocals)
                                 v1 = w1
                             elif w1 == 0 and v1 == 0:  # +0.0 above -0.0, as vmax has it
                                 v1 += w1
-                out[to + t] = _narrow(v1 * reciprocals[k] if average else v1, out)
+                out[to + t] = _narrow(v1 / counts[k] if average else v1, out)
 
 
 def pool2d(x: np.ndarray, kind: str, pool: tuple[int, int], strides: tuple[int, int],
@@ -186,10 +188,8 @@ def pool2d(x: np.ndarray, kind: str, pool: tuple[int, int], strides: tuple[int, 
     geometry = np.array([*pool, *strides, pads[0][0], pads[1][0]], np.int64)
     shape = np.array([*x.shape, *sizes], np.int64)
     scratch = np.empty((count, x.shape[3] if view == np.uint16 and not HARDWARE_F16 else 0), np.float32)
-    reciprocals = np.empty(pool[0] * pool[1] + 1, np.float32)
-    reciprocals[0] = -0.0
-    reciprocals[1:] = np.float32(1) / np.arange(1, reciprocals.size, dtype=np.float32)
+    counts = np.arange(pool[0] * pool[1] + 1, dtype=np.float32)
     threads.parallel(_pool_share, bits.reshape(-1), out.view(view).reshape(-1), scratch, shape, geometry,
-                     reciprocals if kind == "avg" else reciprocals[:0], nthreads=count)
+                     counts if kind == "avg" else counts[:0], nthreads=count)
     return out
 

@@ -47,6 +47,7 @@ __all__ = [
     "vadd",
     "vany_bits",
     "vbroadcast",
+    "vdiv",
     "vdot_bf16",
     "vfma",
     "vload",
@@ -509,6 +510,18 @@ def vadd(typingctx, a, b):
 
     def codegen(context, builder, sig, args):
         return builder.fadd(args[0], args[1])
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def vdiv(typingctx, a, b):
+    """Lane-wise ``a / b``, correctly rounded."""
+    if not _vectors(a, b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fdiv(args[0], args[1])
 
     return a(a, b), codegen
 
