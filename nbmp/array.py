@@ -351,6 +351,13 @@ class Array(Operators):
                 "bfloat16 Arrays cannot be exported through DLPack from NumPy storage. "
                 "Use x.numpy().view(np.uint16) for the raw bits."
             )
+        if self._is_frozen:  # a Variable's value: consumers that ignore DLPack's read-only flag
+            if kwargs.get("copy") is False:  # (torch) could change it under its memoized forms
+                raise BufferError("This Array's values must never change (a Variable's value, whose "
+                                  "packed forms are kept): it is exported as a copy, not with "
+                                  "copy=False")
+            kwargs.pop("copy", None)
+            return self._data.copy().__dlpack__(**kwargs)
         return self._data.__dlpack__(**kwargs)
 
     def __dlpack_device__(self) -> tuple[int, int]:

@@ -77,6 +77,21 @@ def test_dlpack_round_trip_and_bf16_error():
         nbmp.asarray([1.0], dtype="bfloat16").__dlpack__()
 
 
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def test_dlpack_exports_a_variables_value_as_a_copy():
+    # torch ignores DLPack's read-only flag: a view of a Variable's value could be written, under
+    # the packed weights nbmp keeps for it
+    value = nbmp.Variable(np.eye(3, dtype=np.float32)).value
+    assert _address(np.from_dlpack(value)) != _address(value._data)
+    with pytest.raises(BufferError, match="copy=False"):
+        value.__dlpack__(copy=False)
+    x = nbmp.asarray(np.ones(3, np.float32))  # an Array over the caller's NumPy array: shared
+    assert _address(np.from_dlpack(x)) == _address(x._data)
+
+
 def test_half_arithmetic_nep50():
     x = nbmp.asarray([1.0, 2.0], dtype="float16")
     assert (x * 1e5).numpy().tolist() == [np.inf, np.inf]   # weak scalar: stays float16, overflows
