@@ -21,6 +21,7 @@ arrays under the CUDA simulator); ``.to()`` and ``.numpy()`` are the explicit tr
 
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 from collections.abc import Iterator
@@ -556,7 +557,11 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
             raise OverflowError(f"Python ints beyond 64 bits (int64 and uint64 hold at most "
                                 f"{np.iinfo(np.uint64).max}); a floating dtype= takes them. "
                                 f"Received: {x!r:.200}")
-        data = np.array([float(v) for v in data.flat], np.float64).reshape(data.shape)
+        # floats for a narrower dtype: rounded to odd, so that its rounding from float64 is the
+        # one rounding of the exact value (float(v) rounds to nearest: a second rounding after it
+        # can go the wrong way)
+        narrow = dtypes.canonical_name(dtype if dtype is not None else floatx()) != "float64"
+        data = np.array([_to_float64(v, narrow) for v in data.flat], np.float64).reshape(data.shape)
     text_or_records = data.dtype.kind in "USV" and data.dtype != dtypes.bfloat16  # (kind V too)
     if data.dtype == object or text_or_records:
         raise TypeError(
@@ -585,6 +590,25 @@ def _from_python(x: Any, dtype: Any) -> np.ndarray:
     if data.dtype == np.int64 and dtype is None:
         data = data.astype(np.int32)
     return data
+
+
+def _to_float64(v: Any, odd: bool) -> float:
+    """Real number `v` as a float64: rounded to nearest, or, if `odd` and `v` is an int or a
+    fraction that float64 does not hold, truncated with the last bit set ("round to odd"), which
+    a later rounding to 24 bits or fewer rounds as it would the exact value.
+
+    >>> _to_float64(2**70 + 2**46 + 1, odd=True) == 2**70 + 2**46 + 2**18
+    True
+    """
+    if not (odd and isinstance(v, numbers.Rational)) or v == 0:
+        return float(v)
+    p, q = abs(int(v.numerator)), int(v.denominator)
+    shift = 55 - (p.bit_length() - q.bit_length())  # p * 2**shift / q: 54 to 56 bits
+    m, rest = divmod(p << shift, q) if shift >= 0 else divmod(p, q << -shift)
+    extra = m.bit_length() - 53
+    inexact = rest != 0 or m & ((1 << extra) - 1) != 0
+    m = m >> extra | int(inexact)
+    return math.copysign(math.ldexp(m, extra - shift), v)
 
 
 def _stacked_dtype(x: Any) -> Any:

@@ -200,6 +200,16 @@ def test_python_ints_that_fit_keep_their_values():
     assert nbmp.asarray([1, -2]).dtype == np.int32 and nbmp.asarray([255], dtype="uint8").tolist() == [255]
 
 
+def test_numbers_float64_cannot_hold_are_rounded_once_to_a_narrower_dtype():
+    from fractions import Fraction
+
+    big = 2**70 + 2**46 + 1  # float(big) is 2**70 + 2**46, a float32 tie, which goes to 2**70
+    assert nbmp.asarray([big], dtype="float32").tolist() == [2**70 + 2**47]
+    assert nbmp.asarray([big], dtype="float64").tolist() == [float(big)]
+    near = Fraction(2**24 + 1) + Fraction(1, 2**60)  # just above a float32 tie
+    assert nbmp.asarray([near, -near], dtype="float32").tolist() == [2**24 + 2, -(2**24 + 2)]
+
+
 def test_the_repr_of_an_empty_array_gives_its_shape_as_numpys_does():
     empty = nbmp.asarray(np.zeros((2, 0), np.float32))
     assert repr(empty) == "Array([], shape=(2, 0), dtype=float32, device='cpu')"
