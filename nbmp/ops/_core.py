@@ -113,13 +113,20 @@ def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
 
     Result dtype by ``nbmp.dtypes.result_type`` (NEP 50, bfloat16-aware) unless `out_dtype`
     is given; 16-bit floats are computed in float32 and rounded once, Python scalars first rounded
-    to them (``weak_value``). A `comparison` gives bools: halves compared in float32, other
-    arrays as NumPy compares them (int64 with uint64 exactly, not through float64).
+    to them (``weak_value``): +, -, * and / of halves in one pass where the backend has a kernel
+    for the operands' shapes (``binary``), the rest through float32 copies. A `comparison` gives
+    bools: halves compared in float32, other arrays as NumPy compares them (int64 with uint64
+    exactly, not through float64).
     """
     ops = operands(args, names)
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
     be, mod = backend(*ops), xp(*ops)
+    if work != out and len(ops) == 2 and not comparison and hasattr(be, "binary"):  # halves, one pass
+        data = (a._data if isinstance(a, Array) else weak_value(a, out) for a in ops)
+        result = be.binary(fn_name, *data, out)
+        if result is not None:
+            return wrap(result, ops)
     values = [weak_value(a, out) if not isinstance(a, Array)
               else a._data if comparison and not dtypes.is_half(a.dtype)
               else in_dtype(be, a._data, work) for a in ops]
