@@ -236,3 +236,10 @@ def test_conv2d_without_input_channels_is_the_bias():
     bias = np.arange(5, dtype=np.float32)
     got = backend_conv2d(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, None, np.float16)
     assert got.shape == (2, 4, 4, 5) and (got == bias).all()
+
+
+def test_fused_relu_of_a_negative_zero_sum_is_plus_zero():
+    # a tiny negative product rounds to -0.0 in float32: relu gives +0.0, as NumPy's maximum
+    x, k = np.full((1, 3, 3, 1), -1e-30, np.float32), np.full((1, 1, 1, 1), 1e-30, np.float32)
+    got = backend_conv2d(x, k, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, "relu", np.float32)
+    assert (got == 0).all() and not np.signbit(got).any()

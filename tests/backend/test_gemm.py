@@ -114,6 +114,14 @@ def test_fp16_sums_past_65504_overflow_only_at_the_final_rounding():
     assert gemm.gemm(a, np.ones((4, 1), np.float16), np.float32).item() == 4 * 65504
 
 
+@pytest.mark.parametrize("n", [1, 17])  # the element path of the epilogue; a vector and a tail
+def test_fused_relu_of_a_negative_zero_sum_is_plus_zero(n):
+    # a tiny negative product rounds to -0.0 in float32: relu gives +0.0, as NumPy's maximum
+    a, b = np.full((8, 1), -1e-30, np.float32), np.full((1, n), 1e-30, np.float32)
+    got = gemm.gemm(a, b, np.float32, activation="relu")
+    assert (got == 0).all() and not np.signbit(got).any()
+
+
 @pytest.mark.parametrize("dtype", INPUTS)
 def test_empty_and_zero_depth(dtype):
     dt = dtypes.as_numpy(dtype)

@@ -33,7 +33,7 @@ __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "activation"]
 
 #: Numba's cache hashes this file only: the activation and conversions come from vmath, gemm and
 #: pool (see ``gemm.KERNEL_VERSION``; pool's version names gemm's, which names vmath's).
-KERNEL_VERSION = "activations-3/pool-4/gemm-31/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "activations-4/pool-5/gemm-32/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, pool.KERNEL_VERSION)
 
 #: Activation number -> the fewest elements shared among threads (fewer: one thread does it all).

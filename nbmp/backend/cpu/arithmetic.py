@@ -36,7 +36,7 @@ __all__ = ["KERNEL_VERSION", "OPS", "PARALLEL_MIN", "binary"]
 
 #: Numba's cache hashes this file only: the conversions come from gemm and pool (see
 #: ``gemm.KERNEL_VERSION``; pool's version names gemm's), the wide loops from simd.
-KERNEL_VERSION = "arithmetic-1/pool-4/gemm-31/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "arithmetic-1/pool-5/gemm-32/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, pool.KERNEL_VERSION)
 
 #: NumPy ufunc name -> operation number in the kernel.

@@ -85,7 +85,7 @@ __all__ = ["KERNEL_VERSION", "SLAB_BYTES", "conv2d", "geometry"]
 
 #: Numba's cache hashes this file only, but the cached kernels here contain gemm's micro-kernel
 #: and epilogue: this names the gemm version they were built with, checked at import.
-KERNEL_VERSION = "conv-19/gemm-31/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "conv-20/gemm-32/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, gemm.KERNEL_VERSION)
 
 #: Size a thread's float32 input slab aims at (an L2-sized band of rows).

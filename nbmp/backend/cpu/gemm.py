@@ -101,7 +101,7 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: Numba's cache hashes this file only: this string names the versions of the
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
-KERNEL_VERSION = "gemm-31/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "gemm-32/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
 # (vmath's version names simd's, whose intrinsics both inline)
 versions.require(__name__, KERNEL_VERSION, vmath.KERNEL_VERSION, halfbits.KERNEL_VERSION,
                  spin.KERNEL_VERSION, amx.KERNEL_VERSION)
@@ -759,7 +759,7 @@ def _update(tile, acc, add_acc, out16, out_kind, i, j, mr, nr, ldc, bias, act):
                 v += acc[row + c]
             if has_bias:
                 v += bias[j + c]
-            if act == 1 and v < 0:
+            if act == 1 and v <= 0:  # -0.0 to +0.0 too, as vmax and NumPy
                 v = np.float32(0)
             if out_kind == _F32:
                 acc[row + c] = v

@@ -48,7 +48,7 @@ __all__ = ["KERNEL_VERSION", "PARALLEL_MIN", "pool2d"]
 
 #: The versions of the modules the cached kernels inline (gemm's decoders, and through gemm's
 #: string simd, halfbits and spin), checked at import (see ``versions``).
-KERNEL_VERSION = "pool-4/gemm-31/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
+KERNEL_VERSION = "pool-5/gemm-32/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
 versions.require(__name__, KERNEL_VERSION, gemm.KERNEL_VERSION)
 
 #: Inputs of this many elements or more are pooled on all threads. Measured on the 2-core
