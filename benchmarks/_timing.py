@@ -350,11 +350,12 @@ def start(args: argparse.Namespace) -> tuple[Any, float, Any, str]:
 def upcast_table_main(description: str, argv: Sequence[str] | None, default_shapes: str, shapes_help: str,
                       parse_case: Callable[[str], Any], run_case: Callable[..., list[Any]],
                       label_headers: Sequence[str], labels: Callable[[Any], list[str]], unit: str,
-                      digits: int, kernel_header: str) -> None:
+                      digits: int, kernel_header: str, upcast_header: str = "np upcast") -> None:
     """The whole of a script whose rows hold the rates ``nbmp``, ``upcast``, ``torch_f32``,
-    ``torch_bf16`` and a ``check`` (bench_pool, bench_activations): options, `args.rounds` passes
-    of ``run_case(timer, nbmp, torch, case, dtypes, first_calls)`` over the parsed cases, the table
-    (`labels` gives a row's first cells, under `label_headers`; rates in `unit`), the first calls."""
+    ``torch_bf16`` and a ``check`` (bench_pool, bench_activations, bench_arithmetic): options,
+    `args.rounds` passes of ``run_case(timer, nbmp, torch, case, dtypes, first_calls)`` over the
+    parsed cases, the table (`labels` gives a row's first cells, under `label_headers`; rates in
+    `unit`; the ``upcast`` column headed `upcast_header`), the first calls."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_common_options(parser, default_shapes, shapes_help)
@@ -373,8 +374,8 @@ def upcast_table_main(description: str, argv: Sequence[str] | None, default_shap
     print(f"\n{rates_heading(args).replace('GFLOP/s', unit)}")
     others = ("upcast", "torch_f32", "torch_bf16")
     print_table(
-        [*label_headers, "nbmp", "np upcast", "torch f32", "torch bf16",
-         "nbmp/upcast", "nbmp/torch-f32", "nbmp/torch-bf16", "check"],
+        [*label_headers, "nbmp", upcast_header, "torch f32", "torch bf16",
+         f"nbmp/{upcast_header.split()[-1]}", "nbmp/torch-f32", "nbmp/torch-bf16", "check"],
         [[*labels(r), *(fmt_rate(getattr(r, k), digits) for k in ("nbmp", *others)),
           *(rounds.ratio(i, "nbmp", k) for k in others), r.check]
          for i, r in enumerate(rounds.rows)], left=len(label_headers))
