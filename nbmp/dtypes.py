@@ -282,6 +282,8 @@ def result_type(*operands: Any) -> str:
             return first
     strong = [_operand_dtype(x) for x in operands if not _is_weak_scalar(x)]
     weak = [x for x in operands if _is_weak_scalar(x)]
+    if len(strong) == 1 and _NAMES.get(strong[0]) in FLOATING:  # Python scalars beside floats: the
+        return _NAMES[strong[0]]                                     # floats' (NumPy's answer, sooner)
     # NumPy cannot promote bfloat16: let it stand in as float16, then map the answer back.
     halves = [_NAMES.get(dt) == "bfloat16" for dt in strong]
     stand_ins = [np.dtype(np.float16) if half else dt for dt, half in zip(strong, halves)]
