@@ -515,6 +515,8 @@ def is_foreign_array(x: Any) -> bool:
     which ``asarray`` takes with its dtype. Not an Array, a NumPy array or a Python value."""
     if isinstance(x, (Array, np.ndarray, np.generic, list, tuple, str, bytes, numbers.Number)):
         return False
+    if hasattr(x, "_nbmp_array"):  # a Variable
+        return False
     return _is_cupy(x) or hasattr(x, "__array__") or hasattr(x, "__array_interface__")
 
 

@@ -6,6 +6,7 @@ import pytest
 
 import nbmp
 from nbmp import Array
+from nbmp.array import is_foreign_array
 
 
 def test_metadata():
@@ -27,6 +28,7 @@ def test_another_librarys_arrays_keep_their_dtype():
             return np.ones(2, np.float64)
 
     assert nbmp.asarray(Foreign()).dtype == np.float64  # not floatx, as Python floats
+    assert is_foreign_array(Foreign()) and not is_foreign_array(nbmp.Variable(np.ones(2)))
 
 
 def test_bfloat16_is_ml_dtypes():

@@ -23,7 +23,8 @@ __all__ = ["ACTIVATIONS", "activation", "matmul", "dense", "conv2d", "im2col", "
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "gelu")
 #: gelu takes inputs below this as this: x * Phi(x) is -0.0 there already (Phi underflows), and
-#: would be -inf * 0 = NaN at -inf.
+#: would be -inf * 0 = NaN at -inf. (The CPU kernels cache it compiled in: a change here goes
+#: with a new ``vmath.KERNEL_VERSION``.)
 GELU_FLOOR = -1e4
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 

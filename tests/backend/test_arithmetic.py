@@ -86,3 +86,8 @@ def test_inputs_are_not_written():
     x, y = np.ones(70, np.float16), np.full(70, 2.0, np.float16)
     arithmetic.binary("add", x, y, np.float16)
     assert (x == 1).all() and (y == 2).all()
+
+
+def test_shapes_that_do_not_broadcast_are_left_to_the_caller():
+    h = np.ones(2, np.float16)
+    assert arithmetic.binary("add", h, np.ones(3, np.float16), np.float16) is None

@@ -111,7 +111,10 @@ def binary(fn_name: str, x: np.ndarray | float, y: np.ndarray | float, out_dtype
     elif x.ndim == 0:
         shape, swap, x, y = y.shape, True, y, x
     else:
-        shape = np.broadcast_shapes(x.shape, y.shape)
+        try:
+            shape = np.broadcast_shapes(x.shape, y.shape)
+        except ValueError:  # the caller's path raises NumPy's usual message
+            return None
         swap = x.size != math.prod(shape)  # the one broadcast is y
         big, small = (y, x) if swap else (x, y)
         if big.size != math.prod(shape) or not (small.size == big.size or _repeats(small.shape, shape)):

@@ -65,7 +65,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from nbmp import dtypes
-from nbmp.backend.cpu import amx, halfbits, spin, threads, versions, vmath
+from nbmp.backend.cpu import amx, spin, threads, versions, vmath
 from nbmp.backend.cpu.halfbits import HARDWARE_F16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16
 from nbmp.backend.cpu.simd import (
     BLOCK,
@@ -102,9 +102,8 @@ __all__ = ["ACTIVATIONS", "KERNEL_VERSION", "KC", "MC", "MR", "NR", "PackedB", "
 #: modules whose intrinsics the cached kernels inline, checked at import, so
 #: bumping one of them forces an edit here, which invalidates the cache.
 KERNEL_VERSION = "gemm-32/vmath-5/simd-9/halfbits-1/spin-3/amx-1"
-# (vmath's version names simd's, whose intrinsics both inline)
-versions.require(__name__, KERNEL_VERSION, vmath.KERNEL_VERSION, halfbits.KERNEL_VERSION,
-                 spin.KERNEL_VERSION, amx.KERNEL_VERSION)
+# (vmath's version names simd's and halfbits', whose intrinsics both inline)
+versions.require(__name__, KERNEL_VERSION, vmath.KERNEL_VERSION, spin.KERNEL_VERSION, amx.KERNEL_VERSION)
 
 #: Register tile: MR rows x NR columns of float32 accumulators, NR / WIDTH registers a row:
 #: 6 x 4 with 32 vector registers (AVX-512), 6 x 2 with 16, leaving some for ``b`` and ``a``.

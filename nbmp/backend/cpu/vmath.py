@@ -53,7 +53,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from nbmp.backend.cpu import simd, versions
+from nbmp.backend.cpu import halfbits, simd, versions
 from nbmp.backend.cpu.halfbits import _bits_f32
 from nbmp.backend.reference import GELU_FLOOR
 
@@ -61,8 +61,8 @@ __all__ = ["KERNEL_VERSION", "activate_span", "exp32", "gelu32", "sigmoid32", "t
 
 #: Bumped with every change here: the GEMM epilogue's cached kernels hold a copy of this code
 #: (see ``gemm.KERNEL_VERSION``).
-KERNEL_VERSION = "vmath-5/simd-9"
-versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION)
+KERNEL_VERSION = "vmath-5/simd-9/halfbits-1"
+versions.require(__name__, KERNEL_VERSION, simd.KERNEL_VERSION, halfbits.KERNEL_VERSION)
 
 #: fastmath off, said explicitly: a function compiled for a caller takes the caller's fastmath
 #: unless it sets its own (the GEMM epilogue's reassociated products, and made gelu's results
