@@ -118,15 +118,19 @@ def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
     bools: halves compared in float32, other arrays as NumPy compares them (int64 with uint64
     exactly, not through float64).
     """
-    ops = operands(args, names)
+    if len(args) == 2 and type(args[0]) is type(args[1]) is Array:  # the common case, sooner
+        ops = args
+    else:
+        ops = operands(args, names)
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
-    be, mod = backend(*ops), xp(*ops)
+    be = backend(*ops)
     if work != out and len(ops) == 2 and not comparison and hasattr(be, "binary"):  # halves, one pass
-        data = (a._data if isinstance(a, Array) else weak_value(a, out) for a in ops)
-        result = be.binary(fn_name, *data, out)
+        x, y = (a._data if isinstance(a, Array) else weak_value(a, out) for a in ops)
+        result = be.binary(fn_name, x, y, out)
         if result is not None:
             return wrap(result, ops)
+    mod = xp(*ops)
     values = [weak_value(a, out) if not isinstance(a, Array)
               else a._data if comparison and not dtypes.is_half(a.dtype)
               else in_dtype(be, a._data, work) for a in ops]
