@@ -55,12 +55,17 @@ def as_array(x: Any, name: str = "x") -> Array:
         raise TypeError(f"Argument {name!r}: {e}") from None
 
 
+_ARRAY_OR_WEAK = {Array, bool, int, float}
+
+
 def operands(args: tuple[Any, ...], names: tuple[str, ...] = ("x", "y")) -> tuple[Any, ...]:
     """`args` as Arrays, Python scalars beside an Array kept as they are (weak, NEP 50).
 
     Python scalars alone become Arrays in Keras' default dtypes (``floatx()``, int32, bool),
     as ``asarray`` makes them: ``exp(1.0)`` is float32, as ``exp(asarray(1.0))``, not float64.
     """
+    if len(args) == 2 and {type(args[0]), type(args[1])} <= _ARRAY_OR_WEAK and Array in map(type, args):
+        return args  # two Arrays, or an Array and a Python scalar: the common cases, sooner
     ops = tuple(x if is_weak_scalar(x) else as_array(x, n) for x, n in zip(args, names))
     if any(isinstance(x, Array) for x in ops):
         return ops
@@ -118,10 +123,7 @@ def elementwise(fn_name: str, *args: Any, out_dtype: str | None = None,
     bools: halves compared in float32, other arrays as NumPy compares them (int64 with uint64
     exactly, not through float64).
     """
-    if len(args) == 2 and type(args[0]) is type(args[1]) is Array:  # the common case, sooner
-        ops = args
-    else:
-        ops = operands(args, names)
+    ops = operands(args, names)
     out = out_dtype or dtypes.result_type(*ops)
     work = work_dtype(out)
     be = backend(*ops)
