@@ -41,7 +41,8 @@ versions.require(__name__, KERNEL_VERSION, pool.KERNEL_VERSION)
 
 #: NumPy ufunc name -> operation number in the kernel.
 OPS = {"add": 0, "subtract": 1, "multiply": 2, "true_divide": 3}
-#: Results of this many elements or more are shared among the threads.
+#: Results of this many elements or more are shared among the threads: ``cast.PARALLEL_MIN``, the
+#: break-even measured for a loop of the same cost (a decode, a float32 operation, a rounding).
 PARALLEL_MIN = 1 << 18
 
 _FLAGS = dict(cache=True, error_model="numpy", nogil=True)

@@ -105,10 +105,12 @@ def prefer_wide_vectors(typingctx):
     vectors (``FloatVec``) are not affected. Where ``WIDTH`` is less than 16 this does nothing.
     """
     def codegen(context, builder, sig, args):
-        if WIDTH == 16:
+        attributes = builder.function.attributes
+        if WIDTH == 16 and isinstance(attributes, set):
             # llvmlite accepts only attributes without values by name: the set item is printed
-            # as it is, into the function's definition
-            set.add(builder.function.attributes, _WIDE_VECTORS)
+            # as it is, into the function's definition (an llvmlite that kept them otherwise
+            # would get no attribute, and 8-lane loops, rather than an error)
+            set.add(attributes, _WIDE_VECTORS)
         return context.get_dummy_value()
 
     return types.void(), codegen
