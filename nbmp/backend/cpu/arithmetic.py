@@ -41,8 +41,9 @@ versions.require(__name__, KERNEL_VERSION, pool.KERNEL_VERSION)
 
 #: NumPy ufunc name -> operation number in the kernel.
 OPS = {"add": 0, "subtract": 1, "multiply": 2, "true_divide": 3}
-#: Results of this many elements or more are shared among the threads: ``cast.PARALLEL_MIN``, the
-#: break-even measured for a loop of the same cost (a decode, a float32 operation, a rounding).
+#: Results of this many elements or more are shared among the threads. x + y on the 2-core
+#: machine measured, two threads against one: 0.68x at 64K elements, 0.81-0.90x at 128K,
+#: 1.18-1.21x at 256K, 1.42x at 1M (fp16 and bf16).
 PARALLEL_MIN = 1 << 18
 
 _FLAGS = dict(cache=True, error_model="numpy", nogil=True)
