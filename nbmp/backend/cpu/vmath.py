@@ -57,7 +57,7 @@ from nbmp.backend.cpu import halfbits, simd, versions
 from nbmp.backend.cpu.halfbits import _bits_f32
 from nbmp.backend.reference import GELU_FLOOR
 
-__all__ = ["KERNEL_VERSION", "activate_span", "exp32", "gelu32", "sigmoid32", "tanh32"]
+__all__ = ["KERNEL_VERSION", "activate_span", "exp32", "exp_span", "gelu32", "sigmoid32", "tanh32"]
 
 #: Bumped with every change here: the GEMM epilogue's cached kernels hold a copy of this code
 #: (see ``gemm.KERNEL_VERSION``).
@@ -214,3 +214,13 @@ def activate_span(buf, start, stop, act):
     elif act == 4:
         for k in range(count):
             buf[at + k] = gelu32(buf[at + k])
+
+
+@njit(**_FLAGS)
+def exp_span(buf, start, stop, shift):
+    """``buf[start:stop] = exp(buf[start:stop] - shift)`` in place, for float32 `buf` (softmax's
+    step; a separate function, so that its callers' fastmath does not reach ``exp32``)."""
+    simd.prefer_wide_vectors()
+    at, count = np.uint64(start), np.uint64(max(stop - start, 0))
+    for k in range(count):
+        buf[at + k] = exp32(buf[at + k] - shift)
