@@ -352,7 +352,7 @@ def upcast_table_main(description: str, argv: Sequence[str] | None, default_shap
                       label_headers: Sequence[str], labels: Callable[[Any], list[str]], unit: str,
                       digits: int, kernel_header: str, upcast_header: str = "np upcast") -> None:
     """The whole of a script whose rows hold the rates ``nbmp``, ``upcast``, ``torch_f32``,
-    ``torch_bf16`` and a ``check`` (bench_pool, bench_activations, bench_arithmetic): options,
+    ``torch_bf16`` and a ``check`` (``RateRow``: bench_pool, bench_activations, bench_arithmetic): options,
     `args.rounds` passes of ``run_case(timer, nbmp, torch, case, dtypes, first_calls)`` over the
     parsed cases, the table (`labels` gives a row's first cells, under `label_headers`; rates in
     `unit`; the ``upcast`` column headed `upcast_header`), the first calls."""
@@ -383,6 +383,27 @@ def upcast_table_main(description: str, argv: Sequence[str] | None, default_shap
         print(f"  {torch_line}")
 
     print_closing(first_calls, [kernel_header, "dtype", "first call", "steady"], timer.skipped, t0)
+
+
+@dataclass
+class RateRow:
+    """A row of an ``upcast_table_main`` table: its case (a shape or an element count), the
+    operation, the dtype, the rates (None where not measured) and the ``check`` cell."""
+    case: Any
+    op: str
+    dtype: str
+    nbmp: float | None = None
+    upcast: float | None = None
+    torch_f32: float | None = None
+    torch_bf16: float | None = None
+    check: str = "-"
+
+
+def note_first_call(first_calls: list[tuple[str, str, float, float | None]], op: str, dtype: str,
+                    t_first: float, t_steady: float | None) -> None:
+    """Add an operation's first call to `first_calls`, once per operation and dtype."""
+    if not any(f[0] == op and f[1] == dtype for f in first_calls):
+        first_calls.append((op, dtype, t_first, t_steady))
 
 
 def first_call(fn: Callable[[], Any]) -> tuple[float, Any]:

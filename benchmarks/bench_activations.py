@@ -18,7 +18,6 @@ inputs; ``check`` says ``MISMATCH`` when the error is beyond a loose bound.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Any
 
 import _timing  # first: clears the OpenBLAS overrides before NumPy loads
@@ -27,19 +26,9 @@ import _timing  # first: clears the OpenBLAS overrides before NumPy loads
 
 import numpy as np
 
+Row = _timing.RateRow
+
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
-
-
-@dataclass
-class Row:
-    size: int
-    activation: str
-    dtype: str
-    nbmp: float | None = None
-    upcast: float | None = None
-    torch_f32: float | None = None
-    torch_bf16: float | None = None
-    check: str = "-"
 
 
 def run_size(timer: _timing.Timer, nbmp: Any, torch: Any, size: int, dtypes: list[str],
@@ -71,8 +60,7 @@ def run_activation(timer: _timing.Timer, nbmp: Any, torch: Any, x32: np.ndarray,
         exact = reference.activation(xh.astype(np.float64), name)
         check = _timing.check_cell(_timing.rel_error(result.numpy(), exact), dt)
         t_nbmp = timer.timed(f"nbmp {name} {dt}", size, lambda nx=nx: op(nx))
-        if not any(f[0] == name and f[1] == dt for f in first_calls):
-            first_calls.append((name, dt, t_first, t_nbmp))
+        _timing.note_first_call(first_calls, name, dt, t_first, t_nbmp)
         t_up = timer.timed(f"numpy {name} {dt}", size, lambda xh=xh: reference.activation(
             xh.astype(np.float32), name).astype(xh.dtype))
         t_bf16 = None
@@ -87,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     _timing.upcast_table_main(
         __doc__.split("\n\n")[0], argv, "65536,1048576", "comma-separated element counts",
         lambda text: _timing.parse_sizes(text, "N", (1,))[0], run_size, ["elements", "activation", "dtype"],
-        lambda r: [str(r.size), r.activation, r.dtype], "G elements/s", 3, "op")
+        lambda r: [str(r.case), r.op, r.dtype], "G elements/s", 3, "op")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ inputs; ``check`` says ``MISMATCH`` when the error is beyond a loose bound.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
 from typing import Any
 
 import _timing  # first: clears the OpenBLAS overrides before NumPy loads
@@ -26,6 +25,8 @@ import _timing  # first: clears the OpenBLAS overrides before NumPy loads
 
 import numpy as np
 
+Row = _timing.RateRow
+
 #: name -> (operation, how the right operand is made from the left one's rows)
 CASES = {
     "x + y": (operator.add, lambda x: x[::-1].copy()),
@@ -33,18 +34,6 @@ CASES = {
     "x / 3.0": (operator.truediv, lambda x: 3.0),
 }
 ROW = 256  # elements in a row of x (the bias's length)
-
-
-@dataclass
-class Row:
-    size: int
-    case: str
-    dtype: str
-    nbmp: float | None = None
-    upcast: float | None = None
-    torch_f32: float | None = None
-    torch_bf16: float | None = None
-    check: str = "-"
 
 
 def run_size(timer: _timing.Timer, nbmp: Any, torch: Any, size: int, dtypes: list[str],
@@ -79,8 +68,7 @@ def run_case(timer: _timing.Timer, nbmp: Any, torch: Any, x32: np.ndarray, case:
         exact = op(xh.astype(np.float64), np.asarray(yh, xh.dtype).astype(np.float64))
         check = _timing.check_cell(_timing.rel_error(result.numpy(), exact), dt)
         t_nbmp = timer.timed(f"nbmp {case} {dt}", size, lambda nx=nx, ny=ny: op(nx, ny))
-        if not any(f[0] == case and f[1] == dt for f in first_calls):
-            first_calls.append((case, dt, t_first, t_nbmp))
+        _timing.note_first_call(first_calls, case, dt, t_first, t_nbmp)
         t_np = timer.timed(f"numpy {case} {dt}", size, lambda xh=xh, yh=yh: op(xh, yh))
         t_bf16 = None
         if torch is not None and dt == "bf16":
@@ -94,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     _timing.upcast_table_main(
         __doc__.split("\n\n")[0], argv, "4096,65536,1048576", "comma-separated element counts",
         lambda text: _timing.parse_sizes(text, "N", (1,))[0], run_size, ["elements", "operation", "dtype"],
-        lambda r: [str(r.size), r.case, r.dtype], "G elements/s", 3, "op", upcast_header="numpy")
+        lambda r: [str(r.case), r.op, r.dtype], "G elements/s", 3, "op", upcast_header="numpy")
 
 
 if __name__ == "__main__":

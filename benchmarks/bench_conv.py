@@ -131,8 +131,7 @@ def run_case(timer: _timing.Timer, nbmp: Any, torch: Any, case: ConvCase, dtypes
             else:
                 check = _timing.check_cell(_timing.rel_error(result.numpy(), ref), dt)
                 t_nbmp = timer.timed(key, flops, conv)
-                if not any(f[0] == "conv2d" and f[1] == dt for f in first_calls):
-                    first_calls.append(("conv2d", dt, t_first, t_nbmp))
+                _timing.note_first_call(first_calls, "conv2d", dt, t_first, t_nbmp)
         t_bf16 = None
         if torch is not None and dt == "bf16":
             tx16 = tx32.to(torch.bfloat16)  # keeps channels_last

@@ -22,7 +22,6 @@ same inputs; ``check`` says ``MISMATCH`` when the error is beyond a loose bound.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Any
 
 import _timing  # first: clears the OpenBLAS overrides before NumPy loads
@@ -30,6 +29,8 @@ import _timing  # first: clears the OpenBLAS overrides before NumPy loads
 # isort: split
 
 import numpy as np
+
+Row = _timing.RateRow
 
 DEFAULT_SHAPES = "32x26x26x32,32x56x56x64"
 #: (name, kind, window, stride, padding)
@@ -40,18 +41,6 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
     """``"NxHxWxC"``: batch, height, width, channels."""
     n, h, w, c = _timing.parse_sizes(text, "NxHxWxC", (4,))
     return n, h, w, c
-
-
-@dataclass
-class Row:
-    shape: tuple[int, int, int, int]
-    pooling: str
-    dtype: str
-    nbmp: float | None = None
-    upcast: float | None = None
-    torch_f32: float | None = None
-    torch_bf16: float | None = None
-    check: str = "-"
 
 
 def run_shape(timer: _timing.Timer, nbmp: Any, torch: Any, shape: tuple[int, int, int, int],
@@ -91,8 +80,7 @@ def run_pooling(timer: _timing.Timer, nbmp: Any, torch: Any, x32: np.ndarray,
         t_first, result = _timing.first_call(lambda nx=nx: op(nx, window, stride, padding))
         check = _timing.check_cell(_timing.rel_error(result.numpy(), exact), dt)
         t_nbmp = timer.timed(f"nbmp {name} {dt}", elements, lambda nx=nx: op(nx, window, stride, padding))
-        if not any(f[0] == f"{kind}_pool2d" and f[1] == dt for f in first_calls):
-            first_calls.append((f"{kind}_pool2d", dt, t_first, t_nbmp))
+        _timing.note_first_call(first_calls, f"{kind}_pool2d", dt, t_first, t_nbmp)
         t_up = timer.timed(f"numpy {name} {dt}", elements, lambda xh=xh: reference.pool2d(
             xh, kind, (window, window), (stride, stride), pads, np.float32).astype(xh.dtype))
         t_bf16 = None
@@ -107,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     _timing.upcast_table_main(
         __doc__.split("\n\n")[0], argv, DEFAULT_SHAPES, "comma-separated NxHxWxC input shapes", parse_shape,
         run_shape, ["N x H x W x C", "pooling", "dtype"],
-        lambda r: ["x".join(map(str, r.shape)), r.pooling, r.dtype], "G input elements/s", 2, "kernel")
+        lambda r: ["x".join(map(str, r.case)), r.op, r.dtype], "G input elements/s", 2, "kernel")
 
 
 if __name__ == "__main__":
