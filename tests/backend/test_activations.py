@@ -96,3 +96,9 @@ def test_identity_and_bad_input():
         activations.activation(x, "swish")
     with pytest.raises(TypeError, match="unsupported dtype.*Received: int32"):
         activations.activation(np.ones(3, np.int32), "gelu")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_of_minus_zero_is_plus_zero_in_every_dtype(dtype):
+    got = activations.activation(np.array([-0.0, -1.0, np.nan], dtypes.as_numpy(dtype)), "relu")
+    assert not np.signbit(got[:2]).any() and (got[:2] == 0).all() and np.isnan(got[2])

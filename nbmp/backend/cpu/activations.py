@@ -49,7 +49,7 @@ BLOCK = 512
 def _activate64(x, act):
     """Activation number `act` of float64 `x`, computed in float64."""
     if act == 1:
-        return 0.0 if x < 0 else x
+        return 0.0 if x <= 0 else x  # -0.0 to +0.0, as NumPy's maximum and the float32 path; NaN stays
     if act == 2:  # exp(-|x|) cannot overflow: 1 / (1 + exp(-x)) was 0 below about -709
         e = math.exp(-abs(x))
         return (e if x < 0 else 1.0) / (1.0 + e)
