@@ -90,12 +90,16 @@ class DTypeTable(dict[Any, Any]):
         self._bfloat16 = by_name.get("bfloat16", _ABSENT)
 
     def _holds_bfloat16(self, key: Any) -> bool:
-        return self._bfloat16 is not _ABSENT and isinstance(key, np.dtype) and key.name == "bfloat16"
+        """Whether `key` is bfloat16's dtype and the table has an entry for it, which then
+        becomes a plain entry (``dtype.name`` takes microseconds; the kernels ask every call)."""
+        if self._bfloat16 is _ABSENT or not isinstance(key, np.dtype) or key.type.__name__ != "bfloat16":
+            return False
+        self[key] = self._bfloat16
+        return True
 
     def __missing__(self, key: Any) -> Any:
         if not self._holds_bfloat16(key):
             raise KeyError(key)
-        self[key] = self._bfloat16  # a plain entry from now on
         return self._bfloat16
 
     def __contains__(self, key: Any) -> bool:

@@ -82,3 +82,16 @@ def test_result_type_rejects_complex_and_nothing():
         dtypes.result_type("float32", 1j)
     with pytest.raises(ValueError):
         dtypes.result_type()
+
+
+def test_dtype_table_finds_bfloat16_by_dtype_and_keeps_it_as_a_plain_entry():
+    table = dtypes.DTypeTable({"float16": "half", "bfloat16": "brain"})
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    assert np.dtype(np.float32) not in table and "bfloat16" not in table and ml_dtypes.bfloat16 not in table
+    assert bf16 in table
+    # found once, it is an ordinary key: later lookups skip the slow ``dtype.name``
+    assert dict.__contains__(table, bf16)
+    assert table[bf16] == "brain" and table[np.dtype(np.float16)] == "half"
+    with pytest.raises(KeyError):
+        table[np.dtype(np.float64)]
+    assert np.dtype(ml_dtypes.bfloat16) not in dtypes.DTypeTable({"float16": "half"})
