@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from nbmp import policy
-from nbmp.backend.cpu import amx, arithmetic, gemm, pool, simd, threads
+from nbmp.backend.cpu import amx, arithmetic, gemm, normalization, pool, simd, threads
 
 # the module: the package's ``cast`` is its public function
 cast_kernels = importlib.import_module("nbmp.backend.cpu.cast")
@@ -47,13 +47,14 @@ def bf16_path(request, monkeypatch):
 def every_call_threaded(monkeypatch):
     """Until the test ends, kernel calls however small run on all the kernels' threads (their
     limits for running in the calling thread alone are 0), so that test-sized products,
-    convolutions, casts, poolings, arithmetic and softmax take the threaded paths."""
+    convolutions, casts, poolings, arithmetic, softmax and normalization take the threaded paths."""
     for limit in ("SERIAL_MAX", "SERIAL_MAX_TILES", "PACK_SERIAL_MAX"):
         monkeypatch.setattr(gemm, limit, 0)
     monkeypatch.setattr(cast_kernels, "PARALLEL_MIN", 0)
     monkeypatch.setattr(pool, "PARALLEL_MIN", 0)
     monkeypatch.setattr(arithmetic, "PARALLEL_MIN", 0)
     monkeypatch.setattr(softmax_kernels, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(normalization, "PARALLEL_MIN", 0)
 
 
 @pytest.fixture

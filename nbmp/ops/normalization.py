@@ -14,7 +14,9 @@ Axes = int | tuple[int, ...] | list[int]
 
 
 def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
-    """(mean, variance) of `x` over `axes`, returned in float32 for 16-bit and float32 inputs.
+    """(mean, variance) of `x` over `axes`, returned in float32 for 16-bit and float32 inputs
+    (on the CPU, over the last axis or over all the others, accumulated in float64 in one kernel
+    pass each and rounded once: within float32's rounding of the exact values).
 
     >>> import numpy as np, nbmp
     >>> m, v = nbmp.ops.moments(np.array([1.0, 3.0], np.float16), axes=0)
@@ -23,6 +25,13 @@ def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
     """
     x = _floating(x, "moments")
     axes, keepdims = as_axes(axes), as_flag(keepdims, "keepdims")
+    be, rows = backend(x), _reduces_rows(x, axes)
+    if rows is not None and x.dtype != np.float64 and hasattr(be, "moments"):  # one kernel pass
+        mean, variance = be.moments(x._data, rows=rows)
+        if keepdims:
+            kept = x.shape[:-1] + (1,) if rows else (1,) * (x.ndim - 1) + x.shape[-1:]
+            mean, variance = mean.reshape(kept), variance.reshape(kept)
+        return wrap(mean, x), wrap(variance, x)
     mod = xp(x)
     data = backend(x).cast(x._data, work_dtype(x.dtype))
     mean = mod.mean(data, axis=axes, keepdims=True)
@@ -32,10 +41,52 @@ def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
     return wrap(mod.asarray(mean), x), wrap(mod.asarray(variance), x)  # (0-d: NumPy gives scalars)
 
 
+def _reduces_rows(x: Array, axes: Any) -> bool | None:
+    """True if `axes` are x's last axis alone (a mean per row), False if they are all its others
+    (per column), None otherwise, or when an axis reduced is empty or `axes` are not valid."""
+    if x.ndim == 0 or x.size == 0:
+        return None
+    given = range(x.ndim) if axes is None else axes if isinstance(axes, tuple) else (axes,)
+    if any(not -x.ndim <= a < x.ndim for a in given):
+        return None
+    reduced = sorted(a % x.ndim for a in given)
+    if len(set(reduced)) != len(reduced):
+        return None
+    if reduced == [x.ndim - 1]:
+        return True
+    return False if x.ndim > 1 and reduced == list(range(x.ndim - 1)) else None
+
+
+def _layout(shape: tuple[int, ...], x: Array) -> bool | None:
+    """For values of `shape` broadcast against `x`: True if they hold one value per row of x's
+    last axis, False if one per column (or one in all), None if neither."""
+    shape = (1,) * (x.ndim - len(shape)) + shape
+    if len(shape) != x.ndim:
+        return None
+    if shape[:-1] == x.shape[:-1] and shape[-1] == 1:
+        return True
+    return False if all(s == 1 for s in shape[:-1]) and shape[-1] in (1, x.shape[-1]) else None
+
+
+def _vector(v: Any, length: int) -> np.ndarray:
+    """`v` (of `length` values, or one) as `length` contiguous float32 values."""
+    flat = np.asarray(v).reshape(-1)
+    if flat.size == 1 and length != 1:
+        return np.full(length, flat[0], np.float32)
+    return np.ascontiguousarray(flat, np.float32)
+
+
 def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any = None,
               epsilon: float = 1e-3) -> Array:
     """``(x - mean) / sqrt(variance + epsilon) * scale + offset`` in float32, rounded once to
-    x's dtype. Statistics and parameters broadcast against `x`."""
+    x's dtype. Statistics and parameters broadcast against `x`. (On the CPU, statistics per row
+    of the last axis or per column and parameters per column go through one kernel pass, with
+    the same float32 steps.)
+
+    >>> import nbmp, numpy as np
+    >>> nbmp.ops.normalize(np.array([1.0, 3.0], np.float16), 2.0, 1.0, epsilon=0.0).tolist()
+    [-1.0, 1.0]
+    """
     x = _floating(x, "normalize")
     be, mod = backend(x), xp(x)
     work = work_dtype(x.dtype)
@@ -51,15 +102,44 @@ def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any =
             return work.type(v)
         v = as_array(v)
         xp(x, v)  # one device
-        return be.cast(v._data, work)
+        return v._data if v.dtype == work else be.cast(v._data, work)  # (read only: no copy)
 
+    center = f(mean)
     with np.errstate(all="ignore"):
-        y = (be.cast(x._data, work) - f(mean)) / mod.sqrt(f(variance) + work.type(epsilon))
+        spread = mod.sqrt(f(variance) + work.type(epsilon))
+    if x.ndim and x.dtype != np.float64 and hasattr(be, "normalize"):
+        kernel = _normalize_in_one_pass(be, x, center, spread, *(None if v is None else f(v)
+                                                                  for v in (scale, offset)))
+        if kernel is not None:
+            return kernel
+    with np.errstate(all="ignore"):
+        y = (be.cast(x._data, work) - center) / spread
         if scale is not None:
             y = y * f(scale)
         if offset is not None:
             y = y + f(offset)
     return wrap(be.cast(y, x.dtype), x)
+
+
+def _normalize_in_one_pass(be: Any, x: Array, center: Any, spread: Any, scale: Any,
+                           offset: Any) -> Array | None:
+    """``normalize`` by the backend's kernel, with the same float32 steps, where the statistics
+    hold a value per row of x's last axis or per column, and scale and offset (float32, or None)
+    one per column; else None."""
+    try:
+        common = np.broadcast_shapes(np.shape(center), np.shape(spread))
+    except ValueError:  # they do not broadcast: NumPy's formula says so
+        return None
+    per_row = _layout(common, x)
+    if per_row is None or any(v is not None and _layout(np.shape(v), x) is not False
+                              for v in (scale, offset)):  # (parameters per column only)
+        return None
+    rows = x.size // x.shape[-1] if x.shape[-1] else 0
+    stats = [_vector(np.broadcast_to(v, common) if np.shape(v) not in (common, ()) else v,
+                     rows if per_row else x.shape[-1]) for v in (center, spread)]
+    params = [np.ones(x.shape[-1], np.float32) if scale is None else _vector(scale, x.shape[-1]),
+              None if offset is None else _vector(offset, x.shape[-1])]  # (times 1 changes no value)
+    return wrap(be.normalize(x._data, *stats, per_row, *params), x)
 
 
 def _floating(x: Any, op: str) -> Array:

@@ -3,7 +3,8 @@
 Every function takes NumPy arrays and returns a new NumPy array in `out_dtype`, rounded once.
 float16, bfloat16 and float32 inputs run on the Numba kernels (``gemm``, ``conv``, ``cast``, and
 ``arithmetic`` for ``binary``: +, -, *, / of halves in one pass; ``softmax`` along the last
-axis), accumulating in float32;
+axis; ``normalization``: moments per row or column, accumulated in float64, and normalize),
+accumulating in float32;
 float64 inputs accumulate in float64 (``reference``; gelu of any floating dtype runs on
 ``activations``). The rare output dtype the kernels do not write, float64 from 16/32-bit
 inputs, is accumulated in float32 by ``reference`` too and widened exactly.
@@ -21,11 +22,12 @@ from nbmp.backend import reference
 from nbmp.backend.cpu import activations, conv, gemm
 from nbmp.backend.cpu.arithmetic import binary
 from nbmp.backend.cpu.cast import cast as float_cast
+from nbmp.backend.cpu.normalization import moments, normalize
 from nbmp.backend.cpu.pool import pool2d
 from nbmp.backend.cpu.softmax import softmax
 
-__all__ = ["activation", "binary", "cast", "conv2d", "dense", "matmul", "pool2d", "prepare_weights",
-           "softmax"]
+__all__ = ["activation", "binary", "cast", "conv2d", "dense", "matmul", "moments", "normalize", "pool2d",
+           "prepare_weights", "softmax"]
 
 _KERNEL_DTYPES = dtypes.DTypeTable(dict.fromkeys(("float16", "bfloat16", "float32"), True))
 
