@@ -15,8 +15,8 @@ Axes = int | tuple[int, ...] | list[int]
 
 def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
     """(mean, variance) of `x` over `axes`, returned in float32 for 16-bit and float32 inputs
-    (on the CPU, over the last axis or over all the others, accumulated in float64 in one kernel
-    pass each and rounded once: within float32's rounding of the exact values).
+    (on the CPU, over the last axis or over all the others, by a kernel that sums in float64 and
+    rounds once: within float32's rounding of the exact values, unless large values cancel).
 
     >>> import numpy as np, nbmp
     >>> m, v = nbmp.ops.moments(np.array([1.0, 3.0], np.float16), axes=0)
@@ -104,20 +104,19 @@ def normalize(x: Any, mean: Any, variance: Any, offset: Any = None, scale: Any =
         xp(x, v)  # one device
         return v._data if v.dtype == work else be.cast(v._data, work)  # (read only: no copy)
 
-    center = f(mean)
-    with np.errstate(all="ignore"):
-        spread = mod.sqrt(f(variance) + work.type(epsilon))
+    with np.errstate(all="ignore"):  # (a Python number past float32's range is inf, silently)
+        center, spread = f(mean), mod.sqrt(f(variance) + work.type(epsilon))
+        params = [None if v is None else f(v) for v in (scale, offset)]
     if x.ndim and x.dtype != np.float64 and hasattr(be, "normalize"):
-        kernel = _normalize_in_one_pass(be, x, center, spread, *(None if v is None else f(v)
-                                                                  for v in (scale, offset)))
+        kernel = _normalize_in_one_pass(be, x, center, spread, *params)
         if kernel is not None:
             return kernel
     with np.errstate(all="ignore"):
         y = (be.cast(x._data, work) - center) / spread
-        if scale is not None:
-            y = y * f(scale)
-        if offset is not None:
-            y = y + f(offset)
+        if params[0] is not None:
+            y = y * params[0]
+        if params[1] is not None:
+            y = y + params[1]
     return wrap(be.cast(y, x.dtype), x)
 
 

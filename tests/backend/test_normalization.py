@@ -4,6 +4,8 @@ formula, and ``nbmp.ops`` taking them exactly where the shapes fit."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -197,3 +199,11 @@ def test_normalization_layers_on_the_kernels_match_the_float64_formula(policy):
         want = (xc - xc.mean(axes, keepdims=True)) / np.sqrt(xc.var(axes, keepdims=True) + 1e-3)
         tolerance = 4 * dtypes.finfo(compute).eps * np.abs(want) + 1e-6
         assert (np.abs(y - want) <= tolerance).all(), (layer, np.max(np.abs(y - want)))
+
+
+def test_normalize_takes_numbers_past_float32s_range_as_inf_without_a_warning():
+    x = nbmp.asarray(np.array([[1.0, 2.0]], np.float16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ops.normalize(x, 1e39, 1.0).numpy().tolist() == [[-np.inf, -np.inf]]
+        assert ops.normalize(x, 0.0, 1.0, offset=1e39, scale=1e39).numpy().tolist() == [[np.inf, np.inf]]

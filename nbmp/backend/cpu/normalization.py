@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from nbmp.backend.cpu import pool, threads, versions
+from nbmp.backend.cpu import pool, simd, threads, versions
 from nbmp.backend.cpu.cast import _STORAGE  # NumPy dtype -> the view the kernels read and write
 from nbmp.backend.cpu.gemm import _to_f32
 from nbmp.backend.cpu.pool import _narrow
@@ -46,6 +46,7 @@ _FLAGS = dict(cache=True, error_model="numpy", nogil=True)
 @njit(fastmath={"reassoc"}, **_FLAGS)  # float64 sums in any order (vectorised): no float32
 def _sum(row, count):                    # rounding of their results changes. Not inlined: its
     """``sum(row[:count])`` in float64."""  # fastmath stays its own.
+    simd.prefer_wide_vectors()
     total = np.float64(0)
     for k in range(np.uint64(count)):
         total += np.float64(row[k])
@@ -55,6 +56,7 @@ def _sum(row, count):                    # rounding of their results changes. No
 @njit(fastmath={"reassoc"}, **_FLAGS)
 def _sum_of_squares(row, count, center):
     """``sum((row[:count] - center)**2)`` in float64."""
+    simd.prefer_wide_vectors()
     total = np.float64(0)
     for k in range(np.uint64(count)):
         d = np.float64(row[k]) - center
@@ -66,6 +68,7 @@ def _sum_of_squares(row, count, center):
 def _row_moments_share(th, nthreads, go, x, length, mean, var):
     """Thread ``th``'s rows of `x` (flat storage view, rows of `length`): their mean and variance."""
     start_workers(go)
+    simd.prefer_wide_vectors()
     rows = x.size // length
     row = np.empty(length, np.float32)
     for r in range(th * rows // nthreads, (th + 1) * rows // nthreads):
@@ -82,6 +85,7 @@ def _column_moments_share(th, nthreads, go, x, length, mean, var):
     """Thread ``th``'s columns of `x` (flat storage view, rows of `length`): their mean and
     variance over all rows, in float64 sums a row at a time (vectorised across the columns)."""
     start_workers(go)
+    simd.prefer_wide_vectors()
     rows = x.size // length
     lo, hi = th * length // nthreads, (th + 1) * length // nthreads
     width = np.uint64(hi - lo)
@@ -129,6 +133,7 @@ def _normalize_share(th, nthreads, go, x, length, center, spread, per_row, scale
     column or none (empty: adding 0 would turn -0.0 into +0.0).
     """
     start_workers(go)
+    simd.prefer_wide_vectors()
     rows = x.size // length
     n = np.uint64(length)
     plus = offset.size > 0
