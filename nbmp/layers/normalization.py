@@ -46,10 +46,13 @@ class _Normalization(Layer):
         return tuple(input_shape[a] for a in axes), axes
 
     def _broadcast(self, v: Any, rank: int, axes: list[int]) -> Any:
+        """`v` (a weight or statistics, shaped as the normalized axes) reshaped to broadcast
+        against inputs of `rank`; kept with a value that cannot change (a weight's)."""
         shape = [1] * rank
         for i, a in enumerate(axes):
             shape[a] = v.shape[i]
-        return ops.reshape(v, shape)
+        value = v if isinstance(v, Array) else v.value
+        return value._derived(("broadcast", tuple(shape)), lambda: ops.reshape(value, shape))
 
     @property
     def variable_dtype(self) -> str | None:

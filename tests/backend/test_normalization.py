@@ -207,3 +207,18 @@ def test_normalize_takes_numbers_past_float32s_range_as_inf_without_a_warning():
         warnings.simplefilter("error")
         assert ops.normalize(x, 1e39, 1.0).numpy().tolist() == [[-np.inf, -np.inf]]
         assert ops.normalize(x, 0.0, 1.0, offset=1e39, scale=1e39).numpy().tolist() == [[np.inf, np.inf]]
+
+
+def test_normalization_layers_read_their_weights_again_after_an_assign():
+    """The weights reshaped for broadcasting are kept with their values: an assign gives new ones."""
+    x = np.random.default_rng(2).normal(1, 2, (4, 3, 5)).astype(np.float32)
+    for layer in (nbmp.layers.LayerNormalization(), nbmp.layers.BatchNormalization()):
+        before = layer(x).numpy()
+        layer.gamma.assign(np.full(5, 2.0, np.float32))
+        layer.beta.assign(np.full(5, 0.5, np.float32))
+        np.testing.assert_allclose(layer(x).numpy(), 2 * before + 0.5, rtol=1e-6, atol=1e-6)
+    bn = nbmp.layers.BatchNormalization()
+    bn(x)
+    bn.moving_mean.assign(np.ones(5, np.float32))
+    bn.moving_variance.assign(np.full(5, 4.0, np.float32))
+    np.testing.assert_allclose(bn(x).numpy(), (x - 1) / np.sqrt(np.float32(4.0 + 1e-3)), rtol=1e-6, atol=1e-6)
