@@ -182,6 +182,21 @@ def test_sigmoid_keeps_tiny_values_far_left(cuda_backend):
     assert y[2] > 0  # 1 / (1 + exp(100)) overflowed to 0
 
 
+def test_relu_of_minus_zero_is_plus_zero_as_on_the_cpu(cuda_backend):
+    """Elementwise and fused in a product's epilogue (a sum of -0.0 * 1.0 terms is -0.0)."""
+    from nbmp.backend.cuda.storage import to_device
+
+    x = np.array([-0.0, 0.0, -1.0, np.nan, 2.0], np.float32)
+    y = _host(cuda_backend.activation(to_device(x), "relu"))
+    np.testing.assert_array_equal(y, [0.0, 0.0, 0.0, np.nan, 2.0])
+    assert not np.signbit(y[:3]).any()
+    a = np.full((2, 3), -0.0, np.float16)
+    for dtype in (F16, F32):
+        y = _host(cuda_backend.dense(to_device(a), to_device(np.ones((3, 4), np.float16)), None, "relu", dtype))
+        cpu_y = cpu.dense(a, np.ones((3, 4), np.float16), None, "relu", dtype)
+        assert (y == 0).all() and not np.signbit(y).any() and not np.signbit(cpu_y).any()
+
+
 def test_gelu_of_minus_infinity_is_minus_zero(cuda_backend):
     from nbmp.backend.cuda.storage import to_device
 

@@ -42,7 +42,7 @@ def activation_fn(name, acc):
             return v
     elif name == "relu":
         def fn(v):
-            return zero if v < zero else v  # NaN stays NaN
+            return zero if v <= zero else v  # NaN stays NaN; -0.0 gives +0.0, as on the CPU
     elif name == "sigmoid":
         def fn(v):
             e = math.exp(-abs(v))
