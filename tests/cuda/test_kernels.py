@@ -190,10 +190,10 @@ def test_relu_of_minus_zero_is_plus_zero_as_on_the_cpu(cuda_backend):
     y = _host(cuda_backend.activation(to_device(x), "relu"))
     np.testing.assert_array_equal(y, [0.0, 0.0, 0.0, np.nan, 2.0])
     assert not np.signbit(y[:3]).any()
-    a = np.full((2, 3), -0.0, np.float16)
+    a, w = np.full((2, 3), -0.0, np.float16), np.ones((3, 4), np.float16)
     for dtype in (F16, F32):
-        y = _host(cuda_backend.dense(to_device(a), to_device(np.ones((3, 4), np.float16)), None, "relu", dtype))
-        cpu_y = cpu.dense(a, np.ones((3, 4), np.float16), None, "relu", dtype)
+        y = _host(cuda_backend.dense(to_device(a), to_device(w), None, "relu", dtype))
+        cpu_y = cpu.dense(a, w, None, "relu", dtype)
         assert (y == 0).all() and not np.signbit(y).any() and not np.signbit(cpu_y).any()
 
 
