@@ -284,10 +284,30 @@ def result_type(*operands: Any) -> str:
                 break
         else:
             return first
-    strong = [_operand_dtype(x) for x in operands if not _is_weak_scalar(x)]
-    weak = [x for x in operands if _is_weak_scalar(x)]
+    strong: list[np.dtype] = []
+    weak: list[Any] = []
+    for x in operands:
+        if _is_weak_scalar(x):
+            weak.append(x)
+        else:
+            given = getattr(x, "dtype", None)  # an array of a dtype nbmp knows, or else the slow way
+            strong.append(given if isinstance(given, np.dtype) and given in _NAMES else _operand_dtype(x))
     if len(strong) == 1 and _NAMES.get(strong[0]) in FLOATING:  # Python scalars beside floats: the
         return _NAMES[strong[0]]                                     # floats' (NumPy's answer, sooner)
+    if strong:  # a weak scalar's type decides, not its value (NEP 50): answers are kept
+        return _promote(tuple(strong), tuple(type(x) for x in weak))
+    return _promote_values((), weak)
+
+
+@functools.lru_cache(maxsize=512)
+def _promote(strong: tuple[np.dtype, ...], weak_types: tuple[type, ...]) -> str:
+    """``result_type`` of arrays of the `strong` dtypes and Python scalars of `weak_types` (mixed
+    dtypes: NumPy's promotion and ``dtype.name`` took 15 us a call, every operation asks)."""
+    return _promote_values(strong, [False if issubclass(t, bool) else 0 if issubclass(t, int) else 0.0
+                                    for t in weak_types])
+
+
+def _promote_values(strong: tuple[np.dtype, ...], weak: list[Any]) -> str:
     # NumPy cannot promote bfloat16: let it stand in as float16, then map the answer back.
     halves = [_NAMES.get(dt) == "bfloat16" for dt in strong]
     stand_ins = [np.dtype(np.float16) if half else dt for dt, half in zip(strong, halves)]

@@ -77,6 +77,18 @@ def test_result_type(operands, expected):
     assert dtypes.result_type(*operands) == expected
 
 
+@pytest.mark.parametrize("weak", [True, 0, 300, 2**40, -7, 1.5, -0.0])
+def test_result_type_of_arrays_and_python_scalars_is_numpys_whatever_the_value(weak):
+    """Answers for mixed operands are kept by dtypes and scalar types: the value of a weak
+    scalar never changes them (NEP 50), in any order."""
+    names = ["bool", "int8", "uint8", "int32", "int64", "float16", "float32", "float64"]
+    for a in names:
+        for b in names:
+            arrays = (np.zeros(1, a), np.zeros(1, b))
+            assert dtypes.result_type(*arrays, weak) == np.result_type(*arrays, weak).name, (a, b, weak)
+            assert dtypes.result_type(weak, *arrays) == np.result_type(weak, *arrays).name, (a, b, weak)
+
+
 def test_result_type_rejects_complex_and_nothing():
     with pytest.raises(TypeError, match="Complex"):
         dtypes.result_type("float32", 1j)
