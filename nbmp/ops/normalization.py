@@ -1,4 +1,5 @@
-"""Normalization statistics, always computed in float32 (or float64) even for 16-bit inputs."""
+"""Normalization statistics and normalization, computed in float32 or wider even for 16-bit
+inputs (on the CPU, by the backend's kernels where the axes and shapes fit)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
     x = _floating(x, "moments")
     axes, keepdims = as_axes(axes), as_flag(keepdims, "keepdims")
     be, rows = backend(x), _reduces_rows(x, axes)
-    if rows is not None and x.dtype != np.float64 and hasattr(be, "moments"):  # one kernel pass
+    if rows is not None and x.dtype != np.float64 and hasattr(be, "moments"):  # the backend's kernel
         mean, variance = be.moments(x._data, rows=rows)
         if keepdims:
             kept = x.shape[:-1] + (1,) if rows else (1,) * (x.ndim - 1) + x.shape[-1:]
