@@ -34,7 +34,7 @@ def moments(x: Any, axes: Axes, keepdims: bool = False) -> tuple[Array, Array]:
             mean, variance = mean.reshape(kept), variance.reshape(kept)
         return wrap(mean, x), wrap(variance, x)
     mod = xp(x)
-    data = backend(x).cast(x._data, work_dtype(x.dtype))
+    data = be.cast(x._data, work_dtype(x.dtype))
     mean = mod.mean(data, axis=axes, keepdims=True)
     variance = mod.mean(mod.square(data - mean), axis=axes, keepdims=True)
     if not keepdims:

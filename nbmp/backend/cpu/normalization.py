@@ -106,20 +106,25 @@ def _column_moments_share(th, nthreads, go, x, length, mean, var):
         var[lo + k] = np.float32(total[k] / rows)
 
 
+def _storage(x: np.ndarray, op: str) -> np.ndarray:
+    """`x` as the flat read-only storage view the kernels read (its rows one after the other);
+    a TypeError for the dtypes they do not take."""
+    if x.dtype not in _STORAGE or x.dtype == np.float64:
+        raise TypeError(f"{op}: unsupported dtype. Valid: float16, bfloat16, float32. Received: {x.dtype}")
+    return read_only(np.ascontiguousarray(x).view(_STORAGE[x.dtype]).reshape(-1))
+
+
 def moments(x: np.ndarray, rows: bool) -> tuple[np.ndarray, np.ndarray]:
     """``(mean, variance)`` in float32 of float16, bfloat16 or float32 `x` over its last axis
     (`rows`: one pair per row, shaped ``x.shape[:-1]``) or over all its other axes (one per
     column, shaped ``x.shape[-1:]``). The axis reduced must not be empty."""
-    if x.dtype not in _STORAGE or x.dtype == np.float64:
-        raise TypeError(f"moments: unsupported dtype. Valid: float16, bfloat16, float32. Received: {x.dtype}")
-    length = x.shape[-1] if x.ndim else 1
+    flat = _storage(x, "moments")
     shape = x.shape[:-1] if rows else x.shape[-1:]
     mean, var = np.empty(shape, np.float32), np.empty(shape, np.float32)
     if x.size == 0 or mean.size == 0:
         raise ValueError(f"moments: nothing to reduce in an array of shape {x.shape}")
-    flat = read_only(np.ascontiguousarray(x).view(_STORAGE[x.dtype]).reshape(-1))
     share = _row_moments_share if rows else _column_moments_share
-    threads.parallel(share, flat, length, mean.reshape(-1), var.reshape(-1),
+    threads.parallel(share, flat, x.shape[-1] if x.ndim else 1, mean.reshape(-1), var.reshape(-1),
                      nthreads=None if x.size >= PARALLEL_MIN else 1)
     return mean, var
 
@@ -162,16 +167,12 @@ def normalize(x: np.ndarray, center: np.ndarray, spread: np.ndarray, per_row: bo
     `center` and `spread` are float32, one per row of the last axis (`per_row`) or one per
     column; `scale` and `offset` float32, one per column (`offset` None: not added).
     """
-    if x.dtype not in _STORAGE or x.dtype == np.float64:
-        raise TypeError(f"normalize: unsupported dtype. Valid: float16, bfloat16, float32. "
-                        f"Received: {x.dtype}")
+    flat = _storage(x, "normalize")
     out = np.empty(x.shape, x.dtype)
     if x.size:
-        view = _STORAGE[x.dtype]
-        length = x.shape[-1] if x.ndim else 1
         f32 = [read_only(np.ascontiguousarray(v, np.float32).reshape(-1))
                for v in (center, spread, scale, np.empty(0) if offset is None else offset)]
-        threads.parallel(_normalize_share, read_only(np.ascontiguousarray(x).view(view).reshape(-1)),
-                         length, f32[0], f32[1], per_row, f32[2], f32[3], out.view(view).reshape(-1),
+        threads.parallel(_normalize_share, flat, x.shape[-1] if x.ndim else 1, f32[0], f32[1], per_row,
+                         f32[2], f32[3], out.view(_STORAGE[x.dtype]).reshape(-1),
                          nthreads=None if x.size >= PARALLEL_MIN else 1)
     return out
