@@ -331,23 +331,26 @@ def test_bf16_products_run_on_pairs_or_tiles_where_the_cpu_has_them(pairs):
 @needs_amx
 @pytest.mark.parametrize("threads_", [1, 2])
 @pytest.mark.parametrize("out", ["bfloat16", "float32"])
-@pytest.mark.parametrize("k", [600, 2100])
+@pytest.mark.parametrize("k", [600, gemm.TILE_KC + 100])
 def test_amx_chunks_blocks_and_edges(threads_, out, k, use_threads, every_call_threaded):
-    """Products that cross every boundary of ``_thread_tiles``: blocks of k (600 = 3 x 200,
-    padded to whole tiles), chunks of panels and of bands (several bands a chunk when B is too
-    deep to stay in cache: k = 2100), ragged last band and panel; with the epilogue, a
-    transposed a, and b packed or not."""
-    depth = gemm._block_depth(k, gemm.TILES)
-    panels, bands = gemm._tile_blocking(k, depth, 1 << 20)  # for a slab as wide as it likes
-    assert (bands > 1) == (k > 1024)
-    m, n = 2 * bands * gemm.BAND + 7, (panels + 1) * gemm.NR + 16
+    """Products that cross every boundary of ``_thread_tiles``: one block of all of K (600,
+    padded to whole tiles) or several with partial sums between them (TILE_KC + 100), items
+    that pack their own panels of B in shallow blocks (b not packed, two bands), chunks of
+    panels and of bands (several bands an item when B is too deep for a chunk to stay in
+    cache), ragged last band and panel; with the epilogue, a transposed a, and b packed or
+    not."""
+    panels, bands = gemm._tile_blocking(k, 1 << 20)  # for a slab as wide as it likes
+    assert (gemm._block_depth(k, gemm.TILES) < k) == (k > gemm.TILE_KC)
+    assert (bands > 1) == (k > 2048)
     rng = np.random.default_rng(8)
-    a, b = _operand(rng, (m, k), "bfloat16", "F"), _operand(rng, (k, n), "bfloat16", "C")
-    bias = rng.standard_normal(n).astype(np.float32)
-    use_threads(threads_)
-    for rhs in (b, gemm.pack_b(b)):
-        got = gemm.gemm(a, rhs, dtypes.as_numpy(out), bias=bias, activation="gelu")
-        _check(got, a, b, out, bias, "gelu")
+    for m in (2 * bands * gemm.BAND + 7, gemm.BAND + 7):
+        n = (panels + 1) * gemm.NR + 16
+        a, b = _operand(rng, (m, k), "bfloat16", "F"), _operand(rng, (k, n), "bfloat16", "C")
+        bias = rng.standard_normal(n).astype(np.float32)
+        use_threads(threads_)
+        for rhs in (b, gemm.pack_b(b)):
+            got = gemm.gemm(a, rhs, dtypes.as_numpy(out), bias=bias, activation="gelu")
+            _check(got, a, b, out, bias, "gelu")
 
 
 @needs_amx

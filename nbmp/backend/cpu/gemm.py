@@ -34,13 +34,14 @@ the Sapphire Rapids measured it ran at half the float32 path's speed). Its kerne
 ``_kernel_tiles``, computes a 32 x 64 block as 2 x 2 tiles of 16 x 16 at a time
 (``tdpbf16ps``: a 16 x 16 x 32 product per instruction), reading A as rows of bf16 pairs
 (``_pack_rows_pairs``) and B in the pair layout with k padded to whole tiles. AMX computes so
-fast that memory decides: blocks of 256 of k keep the operands of a kernel call in L1, and a
-thread goes through all of K for a chunk of panels x bands before the next, its float32
-partial sums in a scratch buffer that stays in L2 (a pass over a float32 output per block of
-k, as above, cost more than the products). Convolutions use the same code with the rows of
-their implicit im2col matrix packed straight from the image (``_pack_im2col_pairs``,
-``conv_tiles``), unless their groups have a multiple of 32 channels: ``conv`` then reads
-the tiles of pixels from the image in place. Subnormals are handled as for pairs.
+fast that memory decides: a kernel call keeps its sums in tiles through all of K (up to
+TILE_KC of it; deeper K in blocks, the float32 partial sums in a scratch buffer in L2), and a
+thread passes one band of A at a time over a chunk of panels of B small enough to stay in L2;
+an item that packs its own panels of B packs them in blocks shallow enough to stay in L1.
+Convolutions use the same code with the rows of their implicit im2col matrix packed straight
+from the image (``_pack_im2col_pairs``, ``conv_tiles``), unless their groups have a multiple
+of 32 channels: ``conv`` then reads the tiles of pixels from the image in place. Subnormals
+are handled as for pairs.
 
 ``conv.py`` runs the same micro-kernel and epilogue on pixels of an image.
 
@@ -122,22 +123,33 @@ MC = 96
 TILES = 2
 TILE_PAIRS = 16
 BAND = 32
-#: Depth of its blocks of k: 256 keeps a band of A and a panel of B in L1 (of 128-1024, the
-#: best or tied on one and two threads; 1024 ran at 100-150 GFLOP/s a core, 256 at 250-550).
-TILE_KC = 256
-#: ``_tile_blocking``'s budgets: bytes of packed B and of partial sums a chunk keeps in cache,
-#: and the fewest panels a chunk takes (settings within the noise of each other, measured);
-#: partial sums to keep when a chunk's B is over ``_B_CACHED`` bytes (then read from beyond L2).
-_B_BYTES = 1 << 19
-_SUM_BYTES = 1 << 16
-_MIN_PANELS = 8
-_B_CACHED = 1 << 20
-_SUM_BYTES_STREAMED = 1 << 18
+#: Depth of its blocks of k: all of K up to TILE_KC, so that a kernel call keeps its 32 x 32
+#: sums in tiles through all of K and the output is written once, with no float32 partial
+#: sums to store and load again between blocks (deeper K: blocks of equal depth, partial
+#: sums in a scratch buffer). Against the blocks of 256 before (and ``_tile_blocking``'s
+#: chunks then), in one process, 5 rounds alternated, one / two threads: 2048 square 1.17-1.19x
+#: / 1.17-1.31x, 1024 square 1.00-1.02x / 1.03-1.08x, 512 square, 256 x 1024 x 1024, 64 x 784 x
+#: 512 and 1024 x 4096 x 1024 0.94-1.08x (the noise); bf16 convolutions on the implicit im2col
+#: 1.09x (48 channels) and 1.33x (200). At K = 4096 and 8192, blocks of 1024 ran at 0.95-0.99x
+#: of 2048's speed, of 4096 at 0.82-0.93x.
+TILE_KC = 2048
+#: ``_tile_blocking``'s budget: bytes of packed B (all of K) a chunk keeps in L2 while the
+#: bands pass over it, and how many bands an item takes when one panel alone is over it.
+_B_BYTES = 1 << 20
+_MIN_PANELS = 4
+_STREAMED_BANDS = 4
+#: Depth of the blocks of an item that packs its own panels of B (``_thread_tiles``): blocks
+#: this small keep them in L1 between packing and the products, which is worth the partial
+#: sums: 64 x 784 x 512 with all of K a block ran at 0.82-0.90x; blocks of 128 at 0.91-1.02x,
+#: of 512 at 0.88-0.96x of 256's speed (b not packed, one and two threads).
+FUSED_TILE_KC = 256
 #: How many work items ``_thread_tiles`` cuts a thread's slab of the output into, at least.
 ITEMS_PER_SLAB = 2
-#: Slabs of up to this many bands pack B as they go (``_tile_items``); with 3-4 bands (96-128
-#: rows) the chunks of panels that keep the same partial sums got too small (A packed again for
-#: each): 0.75x at 96x2048x2048 and 128x512x4096 on one thread.
+#: Slabs of up to this many bands pack B as they go (``_tile_items``). With blocks of 256 of k
+#: for all items, 3-4 bands (96-128 rows) ran at 0.75x (96x2048x2048 and 128x512x4096, one
+#: thread: the chunks of panels that kept the same partial sums got too small); with the items
+#: that read a packed B in blocks of all of K, 4 bands were 0.92-1.12x of 2 (faster at
+#: 96x2048x2048 and 128x1024x1024, slower at 128x512x4096), within the noise of each other.
 FUSED_BANDS = 2
 #: Up to this many multiply-adds a product runs in the calling thread alone (``thread_count``);
 #: ``SERIAL_MAX_TILES`` on AMX, ``PACK_SERIAL_MAX`` float32 slots for ``PackedB``. Handing work to
@@ -236,11 +248,17 @@ def _round_up(x, multiple):
 def _block_depth(k, pairs):
     """Depth (of k) of the blocks K is cut into: at most KC steps, all equal but the last (1100
     -> 3 x 367, not 2 x 512 + 76, whose thin last block would cost a pass over C for little
-    work). A step of bf16 pairs takes two of k; AMX blocks (TILES) are at most TILE_KC deep
-    and whole tiles (multiples of 32)."""
-    most = TILE_KC if pairs == TILES else 2 * KC if pairs else KC
-    depth = max(-(-k // max(-(-k // most), 1)), 1)
-    return _round_up(depth, 2 * TILE_PAIRS) if pairs == TILES else depth
+    work). A step of bf16 pairs takes two of k; AMX blocks (TILES) are ``_tile_depth``'s."""
+    if pairs == TILES:
+        return _tile_depth(k, TILE_KC)
+    most = 2 * KC if pairs else KC
+    return max(-(-k // max(-(-k // most), 1)), 1)
+
+
+@njit(inline="always", **_OPTS)
+def _tile_depth(k, most):
+    """Depth of AMX blocks of at most `most` of k: whole tiles (32 of k), all equal but the last."""
+    return _round_up(max(-(-k // max(-(-k // most), 1)), 1), 2 * TILE_PAIRS)
 
 
 @njit(inline="always", **_OPTS)
@@ -990,46 +1008,41 @@ def _ov_kernel_tiles(steps, a16, ao, b16, bo, c, ci, ldi, accumulate, d, do, ldo
 
 
 @njit(inline="always", **_OPTS)
-def _tile_blocking(k, depth, most_panels):
+def _tile_blocking(k, most_panels):
     """``(panels, bands)``: how many panels of B (at most `most_panels`) and bands of A
     ``_thread_tiles`` keeps together.
 
-    Every block of depth passes over the partial sums of the chunk: they must stay in cache,
-    as must the chunk's panels of B, all of K of them, that every band meets: about
-    ``_B_BYTES`` of B (but at least ``_MIN_PANELS`` panels, or A is packed again for too many
-    chunks) and ``_SUM_BYTES`` of sums. (A float32 pass over a large output from memory, a
-    few GB/s a core here, costs more than AMX takes to compute the block.) A chunk with more
-    than ``_B_CACHED`` of B (deep K: 8 panels of K = 2048 take 2 MiB) no longer stays in L2, and
-    every group of bands streams it again: it takes ``_SUM_BYTES_STREAMED`` of sums, four bands
-    where it had one. Measured in one process against one band: 2048 square 1.08-1.17x,
-    1024 x 4096 x 1024 1.14x; at K = 1024 four bands were 6-10% slower, so it stays at one there.
+    Every band of A meets the chunk's panels of B, all of K of them: they must stay in L2,
+    about ``_B_BYTES`` (1 MiB, half of it here). Fewer panels pack A again for more chunks;
+    more spill B to L3. Measured in one process on one thread, chunks of 1/2/4/8 panels of 32
+    columns: 2048 square 457/606/704/470 GFLOP/s, 256 x 1024 x 1024 480/503/590/596,
+    1024 x 4096 x 1024 505/563/496/450: the best at 0.5-1 MiB. One band an item (its A, all of
+    K, is packed again for each chunk of panels: hence at least ``_MIN_PANELS`` panels), unless
+    the chunk is over the budget all the same (K over 2048): then ``_STREAMED_BANDS`` bands
+    share each pass over B.
     """
     kpad = _round_up(max(k, 1), 2 * TILE_PAIRS)
-    panels = min(max(_MIN_PANELS, _B_BYTES // (2 * NR * kpad)), most_panels)
-    sums = _SUM_BYTES if 2 * NR * kpad * panels <= _B_CACHED else _SUM_BYTES_STREAMED
-    bands = max(1, sums // (4 * BAND * NR * panels))
-    return panels, bands
+    panel = 2 * NR * kpad  # bytes
+    panels = min(max(_B_BYTES // panel, _MIN_PANELS), most_panels)
+    return panels, 1 if panel * panels <= _B_BYTES else _STREAMED_BANDS
 
 
 @njit(inline="always", **_OPTS)
-def _tile_items(m, n, k, depth, v, nthreads, pack):
+def _tile_items(m, n, k, v, nthreads, pack):
     """``(s_lo, s_hi, t_lo, t_hi, panels, bands)``: thread `v`'s ``_thread_slab`` of the output
     and the chunk of it a work item of ``_thread_tiles`` covers, ``panels`` x ``bands``.
 
     ``_tile_blocking``'s chunk, cut (bands first, which costs nothing, then panels, which
     packs A once more per chunk) until the slab holds ``ITEMS_PER_SLAB`` items or more (when
     there are other threads to share them with). If B is to be packed (`pack`) and the slab
-    has at most ``FUSED_BANDS`` bands, an item takes them all, with fewer panels to keep as
-    many partial sums (and is cut in panels only): each panel of B then meets one item, which
-    packs it where the kernel reads it next (``_thread_tiles``).
+    has at most ``FUSED_BANDS`` bands, an item takes them all (and is cut in panels only):
+    each panel of B then meets one item, which packs it where the kernel reads it next
+    (``_thread_tiles``).
     """
     s_lo, s_hi, t_lo, t_hi = _thread_slab(v, nthreads, m, n, BAND)
-    panels, bands = _tile_blocking(k, depth, max(t_hi - t_lo, 1))
+    panels, bands = _tile_blocking(k, max(t_hi - t_lo, 1))
     fused = pack and 0 < s_hi - s_lo <= FUSED_BANDS
-    if fused:  # the same partial sums, all bands
-        panels = max(min(panels, panels * bands // (s_hi - s_lo)), 1)
-        bands = s_hi - s_lo
-    bands = max(min(bands, s_hi - s_lo), 1)
+    bands = max(s_hi - s_lo if fused else min(bands, s_hi - s_lo), 1)
     want = ITEMS_PER_SLAB if nthreads > 1 else 1
     while not fused and bands > 1 and -(-(s_hi - s_lo) // bands) * -(-(t_hi - t_lo) // panels) < want:
         bands = (bands + 1) // 2
@@ -1061,40 +1074,45 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
 
     The output is cut into slabs as in ``_thread`` (``_thread_slab``), and each slab into
     items of ``_tile_items``: a chunk of panels x a group of bands, each through all of K
-    before the next, its partial sums in a float32 scratch buffer that stays in cache; only
-    the last block of k goes through the epilogue (``_update``) to the output (``acc`` if
-    float32, else ``out16``). A thread takes the items of its own slab first, then those left
+    before the next: in one block up to TILE_KC, its sums in tiles all along, else in blocks
+    of ``_block_depth``, its partial sums in a float32 scratch buffer between them; the last
+    block goes through the epilogue (``_update``) to the output (``acc`` if float32, else
+    ``out16``). A thread takes the items of its own slab first, then those left
     in the others' (``claim``), so that one slowed down (another program on its core, or a
     late start) does less of the work rather than all waiting for it, while each mostly reads
     its own part of B. B is read from ``packed`` (a ``PackedB``'s layout), which, if `pack`,
     the first thread at a slab fills with the slab's panels, all of K, before any item of it
     runs (once for all slabs of rows: ``_b_packer``); but where an item covers all the bands
-    of its slab (``_tile_items``), it packs its panels of B itself, a block of depth at a time,
-    into a scratch buffer. A is packed for each item, a block of
-    depth at a time (``_pack_rows_pairs``; or, if ``geo`` is not empty,
+    of its slab (``_tile_items``), it packs its panels of B itself, into a scratch buffer, in
+    blocks of ``FUSED_TILE_KC`` that stay in L1. A is packed for each item, a block
+    at a time (``_pack_rows_pairs``; or, if ``geo`` is not empty,
     ``_pack_im2col_pairs`` of the image ``a``, for a convolution).
     `config` is ``amx.CONFIG``; ``work`` as ``_FLAGS`` says. A bf16 subnormal met while
     packing stops every thread, with ``subnormal[th] = 1``.
     """
     start_workers(go)
     nt = _round_up(n, NR) // NR
-    depth = _block_depth(k, TILES)
-    most = _steps(min(depth, k), TILES)
+    depth, fused_depth = _block_depth(k, TILES), _tile_depth(k, FUSED_TILE_KC)
     b16, npad = packed.view(np.int16), nt * NR
     sum_size = a_size = b_size = 0
     for v in range(nthreads):  # scratch for the largest item of any slab
-        panels, bands = _tile_items(m, n, k, depth, v, nthreads, pack)[4:]
-        a_size, sum_size = max(a_size, bands * BAND * most), max(sum_size, bands * BAND * panels * NR)
-        b_size = max(b_size, panels * most * NR)
-    ap, bl = _line_aligned(a_size), _line_aligned(b_size if pack else 0)
+        s_lo, s_hi, _, _, panels, bands = _tile_items(m, n, k, v, nthreads, pack)
+        fused = pack and s_hi - s_lo <= bands  # one group of bands: see the items' loop below
+        d = fused_depth if fused else depth
+        steps = _steps(min(d, k), TILES)
+        a_size = max(a_size, bands * BAND * steps)
+        if k > d:
+            sum_size = max(sum_size, bands * BAND * panels * NR)
+        if fused:
+            b_size = max(b_size, panels * steps * NR)
+    ap, bl, sums = _line_aligned(a_size), _line_aligned(b_size), _line_aligned(sum_size)
     a16, bl16 = ap.view(np.int16), bl.view(np.int16)
-    sums = _line_aligned(sum_size if k > depth else 0)
     tile = _line_aligned(BAND * NR)
     stop = nthreads * _FLAGS
     amx.configure(config)
     for turn in range(nthreads):
         v = (th + turn) % nthreads
-        s_lo, s_hi, t_lo, t_hi, panels, bands = _tile_items(m, n, k, depth, v, nthreads, pack)
+        s_lo, s_hi, t_lo, t_hi, panels, bands = _tile_items(m, n, k, v, nthreads, pack)
         if s_lo == s_hi or t_lo == t_hi or work[stop]:
             continue
         flags, packer = v * _FLAGS, _b_packer(v, nthreads, m, n) * _FLAGS
@@ -1106,6 +1124,7 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
         # (two threads 1.36x-1.64x more once such slabs were cut by panels only, _tile_items),
         # 64x784x512 1.05x / 1.03x.
         fused = pack and groups == 1
+        item_depth = fused_depth if fused else depth
         if pack and not fused:
             if claim(work, packer + _PACKER) == 0:  # B's panels of the slab, all of K
                 found = False
@@ -1128,8 +1147,8 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
             c, g = divmod(item, groups)
             t0, sb = t_lo + c * panels, s_lo + g * bands
             t1, se = min(t0 + panels, t_hi), min(sb + bands, s_hi)
-            for p0 in range(0, max(k, 1), depth):  # K = 0: one empty block, epilogue only
-                kc = min(depth, k - p0)
+            for p0 in range(0, max(k, 1), item_depth):  # K = 0: one empty block, epilogue only
+                kc = min(item_depth, k - p0)
                 steps = _steps(kc, TILES)
                 first, last = p0 == 0, p0 + kc >= k
                 if geo.size:
