@@ -6,7 +6,10 @@ run, ``--help`` for the options). Columns, all in GFLOP/s (``2*M*N*K / t``):
 * ``sgemm f32``: ``a32 @ b32`` on the float32 data the half inputs are rounded from (OpenBLAS);
 * ``nbmp``: ``nbmp.ops.matmul`` / ``nbmp.ops.dense`` on nbmp Arrays made outside the timing;
 * ``np upcast``: ``(a.astype(float32) @ b.astype(float32)).astype(dtype)``, ml_dtypes for bf16;
-* ``torch``: ``torch.matmul`` on bfloat16 tensors (only when torch is importable).
+* ``torch``: ``torch.matmul`` on bfloat16 tensors (only when torch is importable): tensors
+  torch allocated, or with ``--torch-memory numpy`` the NumPy arrays nbmp reads. oneDNN reads
+  rows of A straight into AMX tiles: torch's own tensors are 64-byte aligned, NumPy's 16-byte
+  aligned, and on these torch ran at 0.6-0.9x its speed on its own (nbmp packs A, either way).
 
 ``--layouts nn,nt,tn`` adds ``matmul`` rows with transposed operands (``nt``: ``a @ b.T`` of a
 C-ordered array, as ``x @ W.T`` with torch-layout weights or a backward pass's ``g @ W.T``;
@@ -82,6 +85,14 @@ class Bench:
         self.notes: list[str] = []
         self.rng = np.random.default_rng(0)
 
+    def torch_bf16(self, x32: np.ndarray, xh: np.ndarray) -> Any:
+        """The torch operand for nbmp's ``xh`` (bf16 values of `x32`): a tensor torch allocates
+        (``--torch-memory torch``: 64-byte aligned, as a torch user's tensors are), or the very
+        array nbmp reads (``numpy``: NumPy aligns to 16 bytes only), with `x32`'s strides."""
+        if self.args.torch_memory == "numpy":
+            return self.torch.from_numpy(xh.view(np.int16)).view(self.torch.bfloat16)
+        return self.torch.from_numpy(x32).to(self.torch.bfloat16)  # .to keeps the strides of views
+
     def seconds(self, key: str, flops: float, fn: Callable[[], Any]) -> float | None:
         """The block's time, or None when ``key`` was already too slow at a smaller size."""
         return self.timer.timed(key, flops, fn)
@@ -144,8 +155,8 @@ def run_shape(bench: Bench, nbmp: Any, gemm: Any, shape: tuple[int, int, int],
             t_up = bench.seconds(f"numpy upcast {op} {dt}", flops, lambda ah=ah, bh=bh, npdt=npdt:
                                  (ah.astype(np.float32) @ bh.astype(np.float32)).astype(npdt))
             t_torch = None
-            if torch is not None and dt == "bf16":  # .to keeps the strides of the views
-                ta, tb = torch.from_numpy(av).to(torch.bfloat16), torch.from_numpy(bv).to(torch.bfloat16)
+            if torch is not None and dt == "bf16":
+                ta, tb = bench.torch_bf16(av, ah), bench.torch_bf16(bv, bh)
                 t_torch = bench.seconds(f"torch {op} bf16", flops, lambda ta=ta, tb=tb: torch.matmul(ta, tb))
             rows.append(Row(shape, op, dt, gf(t_sgemm), gf(t_nbmp), gf(t_up), gf(t_torch), check))
     if m == k == n:
@@ -175,7 +186,7 @@ def run_shape(bench: Bench, nbmp: Any, gemm: Any, shape: tuple[int, int, int],
         t_up = bench.seconds(f"numpy upcast dense {dt}", flops, upcast_dense)
         t_torch = None
         if torch is not None and dt == "bf16":
-            tx, tk, tbias = (torch.from_numpy(v).to(torch.bfloat16) for v in (a32, b32, bias32))
+            tx, tk, tbias = (bench.torch_bf16(v, h) for v, h in ((a32, xh), (b32, kh), (bias32, bh)))
             t_torch = bench.seconds("torch dense bf16", flops,
                                     lambda tx=tx, tk=tk, tbias=tbias: torch.relu(torch.addmm(tbias, tx, tk)))
         rows.append(Row(shape, "dense", dt, gf(t_f32), gf(t_nbmp), gf(t_up), gf(t_torch), check))
@@ -205,6 +216,9 @@ def main(argv: list[str] | None = None) -> None:
                                "comma-separated N (square) or MxKxN; the non-square ones also get dense rows")
     parser.add_argument("--layouts", type=parse_layouts, default="nn",
                         help="matmul operands: n as they are, t a transposed view (nn, nt, tn, tt)")
+    parser.add_argument("--torch-memory", choices=("torch", "numpy"), default="torch",
+                        help="torch's operands: tensors torch allocates (64-byte aligned), or the "
+                             "NumPy arrays nbmp reads (16-byte aligned)")
     args = _timing.parse_args(parser, argv)
     shapes = [parse_shape(s) for s in args.shapes.split(",") if s.strip()]
 
@@ -234,6 +248,9 @@ def main(argv: list[str] | None = None) -> None:
         print("  (no packed rows: this nbmp's CPU backend has no gemm.pack_b)")
     if torch is None:
         print(f"  {torch_line}")
+    else:
+        memory = "the NumPy arrays nbmp reads" if args.torch_memory == "numpy" else "tensors it allocated"
+        print(f"  torch read {memory} (--torch-memory)")
 
     _timing.print_closing(bench.first_calls, ["kernel", "dtype", "shape", "first call", "steady"],
                           bench.notes + bench.timer.skipped, t0)
