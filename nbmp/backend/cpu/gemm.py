@@ -134,7 +134,8 @@ BAND = 32
 #: of 2048's speed, of 4096 at 0.82-0.93x.
 TILE_KC = 2048
 #: ``_tile_blocking``'s budget: bytes of packed B (all of K) a chunk keeps in L2 while the
-#: bands pass over it, and how many bands an item takes when one panel alone is over it.
+#: bands pass over it; the fewest panels a chunk takes; how many bands share each pass over a
+#: chunk that is over the budget all the same.
 _B_BYTES = 1 << 20
 _MIN_PANELS = 4
 _STREAMED_BANDS = 4
@@ -1014,12 +1015,12 @@ def _tile_blocking(k, most_panels):
 
     Every band of A meets the chunk's panels of B, all of K of them: they must stay in L2,
     about ``_B_BYTES`` (1 MiB, half of it here). Fewer panels pack A again for more chunks;
-    more spill B to L3. Measured in one process on one thread, chunks of 1/2/4/8 panels of 32
-    columns: 2048 square 457/606/704/470 GFLOP/s, 256 x 1024 x 1024 480/503/590/596,
-    1024 x 4096 x 1024 505/563/496/450: the best at 0.5-1 MiB. One band an item (its A, all of
-    K, is packed again for each chunk of panels: hence at least ``_MIN_PANELS`` panels), unless
-    the chunk is over the budget all the same (K over 2048): then ``_STREAMED_BANDS`` bands
-    share each pass over B.
+    more spill B to L3. Measured in one process on one thread, chunks of 1/2/4/8 panels: 2048
+    square 457/606/704/470 GFLOP/s, 256 x 1024 x 1024 480/503/590/596, 1024 x 4096 x 1024
+    505/563/496/450: the best at 0.5-1 MiB. One band an item (its A, all of K, is packed again
+    for each chunk of panels: hence at least ``_MIN_PANELS`` panels; 2 and 8 instead ran at
+    0.89-0.99x and 0.87-1.04x at K = 2048-8192), unless the chunk is over the budget all the
+    same (K over 2048): then ``_STREAMED_BANDS`` bands share each pass over B.
     """
     kpad = _round_up(max(k, 1), 2 * TILE_PAIRS)
     panel = 2 * NR * kpad  # bytes
