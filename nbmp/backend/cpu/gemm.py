@@ -252,14 +252,19 @@ def _block_depth(k, pairs):
     work). A step of bf16 pairs takes two of k; AMX blocks (TILES) are ``_tile_depth``'s."""
     if pairs == TILES:
         return _tile_depth(k, TILE_KC)
-    most = 2 * KC if pairs else KC
+    return _equal_blocks(k, 2 * KC if pairs else KC)
+
+
+@njit(inline="always", **_OPTS)
+def _equal_blocks(k, most):
+    """Depth of the fewest blocks of at most `most` that K is cut into, all equal but the last."""
     return max(-(-k // max(-(-k // most), 1)), 1)
 
 
 @njit(inline="always", **_OPTS)
 def _tile_depth(k, most):
-    """Depth of AMX blocks of at most `most` of k: whole tiles (32 of k), all equal but the last."""
-    return _round_up(max(-(-k // max(-(-k // most), 1)), 1), 2 * TILE_PAIRS)
+    """``_equal_blocks`` for AMX: whole tiles (32 of k)."""
+    return _round_up(_equal_blocks(k, most), 2 * TILE_PAIRS)
 
 
 @njit(inline="always", **_OPTS)
@@ -1030,8 +1035,9 @@ def _tile_blocking(k, most_panels):
 
 @njit(inline="always", **_OPTS)
 def _tile_items(m, n, k, v, nthreads, pack):
-    """``(s_lo, s_hi, t_lo, t_hi, panels, bands)``: thread `v`'s ``_thread_slab`` of the output
-    and the chunk of it a work item of ``_thread_tiles`` covers, ``panels`` x ``bands``.
+    """``(s_lo, s_hi, t_lo, t_hi, panels, bands, fused)``: thread `v`'s ``_thread_slab`` of the
+    output, the chunk of it a work item of ``_thread_tiles`` covers, ``panels`` x ``bands``, and
+    whether an item packs its own panels of B (`pack`, and one item a column of the slab).
 
     ``_tile_blocking``'s chunk, cut (bands first, which costs nothing, then panels, which
     packs A once more per chunk) until the slab holds ``ITEMS_PER_SLAB`` items or more (when
@@ -1049,7 +1055,7 @@ def _tile_items(m, n, k, v, nthreads, pack):
         bands = (bands + 1) // 2
     while panels > 1 and -(-(s_hi - s_lo) // bands) * -(-(t_hi - t_lo) // panels) < want:
         panels = (panels + 1) // 2
-    return s_lo, s_hi, t_lo, t_hi, panels, bands
+    return s_lo, s_hi, t_lo, t_hi, panels, bands, pack and bands >= s_hi - s_lo
 
 
 #: ``_thread_tiles``' ``work`` holds these int64 flags per slab, a cache line apart: the next
@@ -1097,8 +1103,7 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
     b16, npad = packed.view(np.int16), nt * NR
     sum_size = a_size = b_size = 0
     for v in range(nthreads):  # scratch for the largest item of any slab
-        s_lo, s_hi, _, _, panels, bands = _tile_items(m, n, k, v, nthreads, pack)
-        fused = pack and s_hi - s_lo <= bands  # one group of bands: see the items' loop below
+        panels, bands, fused = _tile_items(m, n, k, v, nthreads, pack)[4:]
         d = fused_depth if fused else depth
         steps = _steps(min(d, k), TILES)
         a_size = max(a_size, bands * BAND * steps)
@@ -1113,7 +1118,7 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
     amx.configure(config)
     for turn in range(nthreads):
         v = (th + turn) % nthreads
-        s_lo, s_hi, t_lo, t_hi, panels, bands = _tile_items(m, n, k, v, nthreads, pack)
+        s_lo, s_hi, t_lo, t_hi, panels, bands, fused = _tile_items(m, n, k, v, nthreads, pack)
         if s_lo == s_hi or t_lo == t_hi or work[stop]:
             continue
         flags, packer = v * _FLAGS, _b_packer(v, nthreads, m, n) * _FLAGS
@@ -1124,7 +1129,6 @@ def _thread_tiles(th, nthreads, go, a, aoff, ars, acs, geo, b, boff, brs, bcs, p
         # 16x1024x4096 1.57x / 1.62x, 32x512x2048 1.22x / 1.16x, 64x4096x1024 1.19x / 1.05x
         # (two threads 1.36x-1.64x more once such slabs were cut by panels only, _tile_items),
         # 64x784x512 1.05x / 1.03x.
-        fused = pack and groups == 1
         item_depth = fused_depth if fused else depth
         if pack and not fused:
             if claim(work, packer + _PACKER) == 0:  # B's panels of the slab, all of K
